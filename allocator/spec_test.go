@@ -1,0 +1,135 @@
+package allocator_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/portsim/portsim/allocator"
+)
+
+// TestRegistryNames checks that every allocator the project promises is
+// registered under exactly its name, once, with a summary and a source.
+func TestRegistryNames(t *testing.T) {
+	want := []string{
+		"sequential", "rfc6056-1", "rfc6056-2", "rfc6056-3", "rfc6056-4", "rfc6056-5",
+		"linux", "linux-5.12", "linux-4.6", "linux-4.1", "linux-bind", "linux-udp", "netfilter",
+		"freebsd", "freebsd-13", "openbsd", "netbsd", "macos", "windows", "lwip",
+		"fifo", "random-window",
+	}
+	got := allocator.Names()
+	if !slices.Equal(got, want) {
+		t.Fatalf("registered names\n got %v\nwant %v", got, want)
+	}
+	for _, s := range allocator.Registry() {
+		if s.Summary == "" || s.Source == "" || s.New == nil || s.Bound == nil {
+			t.Errorf("%s: Summary, Source, New and Bound must all be set", s.Name)
+		}
+		if strings.Contains(strings.ToLower(s.Summary), "not implemented") {
+			t.Errorf("%s: still a placeholder", s.Name)
+		}
+		if err := s.Profile.Range.Validate(); err != nil {
+			t.Errorf("%s: default range: %v", s.Name, err)
+		}
+		if s.Profile.TimeWait <= 0 {
+			t.Errorf("%s: default TIME_WAIT %v, want > 0", s.Name, s.Profile.TimeWait)
+		}
+		for _, p := range s.Params {
+			if p.Doc == "" || p.Default == "" {
+				t.Errorf("%s: param %s needs a Doc and a Default", s.Name, p.Name)
+			}
+		}
+	}
+}
+
+// TestBuildValidates checks that bad configurations give errors that name
+// the field and the expected form.
+func TestBuildValidates(t *testing.T) {
+	seq, err := allocator.Lookup("sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  allocator.Config
+		want string
+	}{
+		{"port0", allocator.Config{Range: allocator.Range{Lo: 0, Hi: 100}}, "port 0 is not an ephemeral port"},
+		{"inverted", allocator.Config{Range: allocator.Range{Lo: 2000, Hi: 1000}}, "inverted"},
+		{"empty", allocator.Config{}, "port 0"},
+		{"all reserved", allocator.Config{Range: allocator.Range{Lo: 1000, Hi: 1010, Reserved: []allocator.Span{{Lo: 990, Hi: 1020}}}}, "reserved ports cover the whole range"},
+		{"unknown param", allocator.Config{Range: allocator.Range{Lo: 1000, Hi: 2000}, Params: map[string]string{"decending": "true"}}, `unknown param "decending" (did you mean "descending"?)`},
+		{"bad bool", allocator.Config{Range: allocator.Range{Lo: 1000, Hi: 2000}, Params: map[string]string{"descending": "yes please"}}, `param descending="yes please": expected true or false`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := seq.Build(tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Build: err = %v, want it to contain %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "sequential") {
+				t.Errorf("error %q does not name the allocator", err)
+			}
+		})
+	}
+}
+
+func TestLookupSuggests(t *testing.T) {
+	_, err := allocator.Lookup("linx")
+	if err == nil || !strings.Contains(err.Error(), `did you mean "linux"?`) {
+		t.Fatalf("Lookup(linx) = %v", err)
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    allocator.Range
+		wantErr string
+	}{
+		{"32768-60999", allocator.Range{Lo: 32768, Hi: 60999}, ""},
+		{" 1 - 65535 ", allocator.Range{Lo: 1, Hi: 65535}, ""},
+		{"5000-5000", allocator.Range{Lo: 5000, Hi: 5000}, ""},
+		{"0-100", allocator.Range{}, "port 0"},
+		{"100-0", allocator.Range{}, "port 0"},
+		{"2000-1000", allocator.Range{}, "inverted"},
+		{"1024-65536", allocator.Range{}, "65536 is above 65535"},
+		{"1024", allocator.Range{}, "expected LO-HI"},
+		{"", allocator.Range{}, "expected LO-HI"},
+		{"a-b", allocator.Range{}, `"a" is not a port number`},
+		{"-5-10", allocator.Range{}, "is empty"},
+	} {
+		got, err := allocator.ParseRange(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseRange(%q) err = %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got.Lo != tc.want.Lo || got.Hi != tc.want.Hi {
+			t.Errorf("ParseRange(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseSpans(t *testing.T) {
+	got, err := allocator.ParseSpans("8080, 9000-9100,22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []allocator.Span{{Lo: 8080, Hi: 8080}, {Lo: 9000, Hi: 9100}, {Lo: 22, Hi: 22}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v want %v", got, want)
+	}
+	if s := allocator.FormatSpans(got); s != "8080,9000-9100,22" {
+		t.Errorf("FormatSpans = %q", s)
+	}
+	for _, bad := range []string{"0", "9100-9000", "70000", "1,,2", "x"} {
+		if _, err := allocator.ParseSpans(bad); err == nil {
+			t.Errorf("ParseSpans(%q) accepted", bad)
+		}
+	}
+	r := allocator.Range{Lo: 100, Hi: 199, Reserved: []allocator.Span{{Lo: 90, Hi: 110}, {Lo: 105, Hi: 120}, {Lo: 199, Hi: 300}}}
+	if u := r.Usable(); u != 100-21-1 {
+		t.Errorf("Usable = %d, want %d", u, 100-21-1)
+	}
+}
