@@ -7,7 +7,10 @@
 //   - every port returned is one the Checker answered true for in that call;
 //   - no call makes more probes than Spec.Bound;
 //   - ErrExhausted comes only once the bound is spent: with every port
-//     refused, a call makes exactly Spec.Bound probes;
+//     refused, a call makes exactly Spec.Bound probes. The one exception is
+//     an allocator with a free list (an allocator.Releaser), which may fail
+//     without a probe when every port of the range is handed out and not
+//     yet released, as HAProxy's port ranges do;
 //   - an exhaustive allocator finds the single free port of a range;
 //   - the same seed and calls give the same ports, with and without a
 //     Checker that answers in batches (allocator.Scanner);
@@ -196,7 +199,7 @@ func testInRange(t *testing.T, spec allocator.Spec, params map[string]string) {
 				}
 				if errors.Is(err, allocator.ErrExhausted) {
 					fails++
-					if tab.Probes != bound {
+					if tab.Probes != bound && !(rel != nil && len(held) == r.Size()) {
 						t.Fatalf("call %d: ErrExhausted after %d probes; the bound is %d", i, tab.Probes, bound)
 					}
 				} else if err != nil {
@@ -342,7 +345,7 @@ func testOnePort(t *testing.T, spec allocator.Spec, params map[string]string) {
 		if p2, err := a.Allocate(time.Duration(round)*time.Second, f, tab); !errors.Is(err, allocator.ErrExhausted) {
 			t.Fatalf("round %d: the only port is held: got %d, %v; want ErrExhausted", round, p2, err)
 		}
-		if tab.Probes != bound {
+		if _, isRel := a.(allocator.Releaser); tab.Probes != bound && !isRel {
 			t.Fatalf("round %d: one held port: %d probes, bound %d", round, tab.Probes, bound)
 		}
 		tab.Drop(p, f)
