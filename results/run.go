@@ -92,8 +92,10 @@ type Run struct {
 	Cells *CellStats `json:"cells,omitempty"`
 
 	// WallNS is the wall-clock time the run took, in nanoseconds. It is
-	// the only field that differs between two runs of one configuration.
-	WallNS int64 `json:"wall_ns"`
+	// the only field that differs between two runs of one configuration,
+	// so it is not part of the JSON form (runs.jsonl stays byte-identical
+	// between repeated or resumed runs); timings are written apart.
+	WallNS int64 `json:"-"`
 }
 
 // Setup echoes the stack and workload settings of a run, for tables,
