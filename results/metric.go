@@ -1,0 +1,151 @@
+package results
+
+import "math"
+
+// Metric is one scalar measure of a Run: a column of runs.csv, a value of
+// each bench.txt line and a column of the report's tables.
+type Metric struct {
+	// Name identifies the metric: lower case, words joined by '_', with
+	// a unit suffix where the unit is not a count ("_s" for seconds). It
+	// is the CSV column name and the unit of the Go benchmark format, so
+	// it holds no spaces.
+	Name string
+	// Unit is the unit of the value, for table headers and axis labels
+	// ("s", "probes", "fraction", ...).
+	Unit string
+	// Doc says in one sentence what the value is.
+	Doc string
+	// Better is -1 when lower values are better, +1 when higher values
+	// are, and 0 when neither (a count of work offered, for instance).
+	// WriteBench passes it on to benchstat.
+	Better int
+	// Value computes the metric of a run. It returns NaN when the
+	// metric is undefined on the run (no reuses, no failures, ...).
+	Value func(*Run) float64
+}
+
+// Metrics returns every metric, in the column order of runs.csv and
+// bench.txt. Each call returns a new slice.
+//
+// Distribution metrics come from the run's bounded-memory histograms, so
+// quantiles are exact below 256 and within 0.8 % above (see Hist).
+func Metrics() []Metric {
+	ns := func(v float64) float64 { return v / 1e9 }
+	q := func(h func(*Run) *Hist, p float64) func(*Run) float64 {
+		return func(r *Run) float64 { return h(r).Quantile(p) }
+	}
+	mean := func(h func(*Run) *Hist) func(*Run) float64 {
+		return func(r *Run) float64 { return h(r).Mean() }
+	}
+	hmin := func(h func(*Run) *Hist) func(*Run) float64 {
+		return func(r *Run) float64 {
+			if h(r).Count() == 0 {
+				return math.NaN()
+			}
+			return float64(h(r).Min())
+		}
+	}
+	hmax := func(h func(*Run) *Hist) func(*Run) float64 {
+		return func(r *Run) float64 {
+			if h(r).Count() == 0 {
+				return math.NaN()
+			}
+			return float64(h(r).Max())
+		}
+	}
+	probes := func(r *Run) *Hist { return &r.Probes }
+	probesOK := func(r *Run) *Hist { return &r.ProbesOK }
+	probesFail := func(r *Run) *Hist { return &r.ProbesFail }
+	reuse := func(r *Run) *Hist { return &r.ReuseInterval }
+	dist := func(r *Run) *Hist { return &r.ReuseDistance }
+	wrap := func(r *Run) *Hist { return &r.Wrap }
+
+	return []Metric{
+		{Name: "attempts", Unit: "attempts", Doc: "port allocations attempted",
+			Value: func(r *Run) float64 { return float64(r.Attempts) }},
+		{Name: "successes", Unit: "connections", Doc: "allocations that returned a port", Better: +1,
+			Value: func(r *Run) float64 { return float64(r.Successes) }},
+		{Name: "failures", Unit: "failures", Doc: "allocations that failed with ErrExhausted (EADDRNOTAVAIL)", Better: -1,
+			Value: func(r *Run) float64 { return float64(r.Failures) }},
+		{Name: "failure_fraction", Unit: "fraction", Doc: "failures over attempts; undefined without attempts", Better: -1,
+			Value: func(r *Run) float64 {
+				if r.Attempts == 0 {
+					return math.NaN()
+				}
+				return float64(r.Failures) / float64(r.Attempts)
+			}},
+		{Name: "first_failure_s", Unit: "s", Doc: "virtual time of the first failure; undefined without failures", Better: +1,
+			Value: func(r *Run) float64 {
+				if r.FirstFailureNS < 0 || r.Failures == 0 {
+					return math.NaN()
+				}
+				return ns(float64(r.FirstFailureNS))
+			}},
+
+		{Name: "probes_mean", Unit: "probes", Doc: "mean Checker calls per allocation", Better: -1, Value: mean(probes)},
+		{Name: "probes_p50", Unit: "probes", Doc: "median Checker calls per allocation", Better: -1, Value: q(probes, 0.5)},
+		{Name: "probes_p99", Unit: "probes", Doc: "99th percentile of Checker calls per allocation", Better: -1, Value: q(probes, 0.99)},
+		{Name: "probes_max", Unit: "probes", Doc: "most Checker calls of one allocation", Better: -1, Value: hmax(probes)},
+		{Name: "probes_ok_mean", Unit: "probes", Doc: "mean Checker calls per successful allocation", Better: -1, Value: mean(probesOK)},
+		{Name: "probes_ok_p50", Unit: "probes", Doc: "median Checker calls per successful allocation", Better: -1, Value: q(probesOK, 0.5)},
+		{Name: "probes_ok_p99", Unit: "probes", Doc: "99th percentile of Checker calls per successful allocation", Better: -1, Value: q(probesOK, 0.99)},
+		{Name: "probes_ok_max", Unit: "probes", Doc: "most Checker calls of one successful allocation", Better: -1, Value: hmax(probesOK)},
+		{Name: "probes_fail_mean", Unit: "probes", Doc: "mean Checker calls per failed allocation", Better: -1, Value: mean(probesFail)},
+		{Name: "probes_fail_p50", Unit: "probes", Doc: "median Checker calls per failed allocation", Better: -1, Value: q(probesFail, 0.5)},
+		{Name: "probes_fail_p99", Unit: "probes", Doc: "99th percentile of Checker calls per failed allocation", Better: -1, Value: q(probesFail, 0.99)},
+		{Name: "probes_fail_max", Unit: "probes", Doc: "most Checker calls of one failed allocation", Better: -1, Value: hmax(probesFail)},
+		{Name: "probes_even_mean", Unit: "probes", Doc: "mean Checker calls per successful allocation of an even port", Better: -1,
+			Value: func(r *Run) float64 { return r.ProbesByParity[0].Mean() }},
+		{Name: "probes_odd_mean", Unit: "probes", Doc: "mean Checker calls per successful allocation of an odd port", Better: -1,
+			Value: func(r *Run) float64 { return r.ProbesByParity[1].Mean() }},
+
+		{Name: "reuse_interval_p1_s", Unit: "s", Doc: "1st percentile of the time from a 4-tuple's close to its next allocation", Better: +1,
+			Value: func(r *Run) float64 { return ns(r.ReuseInterval.Quantile(0.01)) }},
+		{Name: "reuse_interval_p50_s", Unit: "s", Doc: "median time from a 4-tuple's close to its next allocation", Better: +1,
+			Value: func(r *Run) float64 { return ns(r.ReuseInterval.Quantile(0.5)) }},
+		{Name: "premature_fraction", Unit: "fraction", Doc: "share of 4-tuple reuses sooner than 2·MSL after the close; undefined without reuses", Better: -1,
+			Value: func(r *Run) float64 {
+				if n := reuse(r).Count(); n > 0 {
+					return float64(r.Premature) / float64(n)
+				}
+				return math.NaN()
+			}},
+		{Name: "reuse_distance_min", Unit: "allocations", Doc: "fewest allocations to a destination between two uses of one local port", Better: +1, Value: hmin(dist)},
+		{Name: "reuse_distance_p1", Unit: "allocations", Doc: "1st percentile of allocations to a destination between two uses of one local port", Better: +1, Value: q(dist, 0.01)},
+		{Name: "reuse_distance_p50", Unit: "allocations", Doc: "median allocations to a destination between two uses of one local port", Better: +1, Value: q(dist, 0.5)},
+		{Name: "reuse_distance_mean", Unit: "allocations", Doc: "mean allocations to a destination between two uses of one local port", Better: +1, Value: mean(dist)},
+		{Name: "wrap_mean", Unit: "allocations", Doc: "mean allocations to a destination per full turn of its ports around the range", Value: mean(wrap)},
+		{Name: "wrap_min", Unit: "allocations", Doc: "fewest allocations to a destination in one full turn around the range", Value: hmin(wrap)},
+
+		{Name: "oarc_score", Unit: "ports", Doc: "median DNS-OARC score (standard deviation of 26 successive ports to one destination)", Better: +1,
+			Value: q(func(r *Run) *Hist { return &r.OARC }, 0.5)},
+		{Name: "guess_1", Unit: "fraction", Doc: "share of next ports guessed in 1 try from the previous one by the most frequent difference", Better: -1,
+			Value: func(r *Run) float64 { return r.SuccDiff.GuessRate(1) }},
+		{Name: "guess_10", Unit: "fraction", Doc: "share of next ports guessed in 10 tries from the previous one by the 10 most frequent differences", Better: -1,
+			Value: func(r *Run) float64 { return r.SuccDiff.GuessRate(10) }},
+		{Name: "cell_shared_pairs", Unit: "pairs", Doc: "destination pairs sharing a hash-table cell; undefined without such a table", Better: -1,
+			Value: func(r *Run) float64 {
+				if r.Cells == nil {
+					return math.NaN()
+				}
+				return float64(r.Cells.SharedPairs)
+			}},
+
+		{Name: "tw_takeovers", Unit: "connections", Doc: "connections that took over a 4-tuple in TIME_WAIT (tcp_tw_reuse)",
+			Value: func(r *Run) float64 { return float64(r.TWTakeovers) }},
+		{Name: "simulated_s", Unit: "s", Doc: "virtual time the run covered",
+			Value: func(r *Run) float64 { return ns(float64(r.SimulatedNS)) }},
+		{Name: "events", Unit: "events", Doc: "events the simulator processed",
+			Value: func(r *Run) float64 { return float64(r.Events) }},
+	}
+}
+
+// LookupMetric returns the metric called name from Metrics.
+func LookupMetric(name string) (Metric, bool) {
+	for _, m := range Metrics() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Metric{}, false
+}
