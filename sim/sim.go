@@ -1,0 +1,641 @@
+// Package sim is portsim's discrete-event simulator. It drives a
+// workload's connection attempts through an allocator, holds ports exactly
+// as TCP and UDP do, and measures collisions (probes per allocation),
+// reuse latency and exhaustion into a results.Run.
+//
+// # The port table
+//
+// The simulator owns the truth about ports and answers every allocator
+// probe through one allocator.Checker:
+//
+//   - an ESTABLISHED connect() socket holds its 4-tuple; in a stack whose
+//     Scope is Exclusive it holds its local port outright;
+//   - a bind(0) socket and a UDP socket hold their local port exclusively
+//     (in their protocol's port space), and Linux connect() skips ports
+//     that a bind(0) socket holds;
+//   - the side that closes first holds TIME_WAIT for Stack.TimeWait: a
+//     client close keeps the client's 4-tuple (or port) in TIME_WAIT; a
+//     server close (the client is the passive closer) and a reset free it at
+//     once; UDP has no TIME_WAIT;
+//   - tcp_tw_reuse (os-allocators.md §3.3): a connect() may take over a
+//     4-tuple in TIME_WAIT only with timestamps on, with TWReuse 1 (or 2 and
+//     a loopback destination), and at least TWReuseDelay after TIME_WAIT
+//     began; only in a 4-tuple stack;
+//   - reserved ports (Stack.Range.Reserved) are refused, one probe each.
+//
+// # Events at one instant
+//
+// Events at the same virtual time run in this order: TIME_WAIT expiries,
+// then TIME_WAIT entries becoming reusable, then closes, then arrivals,
+// then occupancy sampling. Among events of one kind, the earlier-scheduled
+// runs first. So a port whose TIME_WAIT ends at t is free for an attempt
+// at t, and a connection closing at t frees its port for an attempt at t.
+//
+// # Determinism
+//
+// Run is a pure function of its Config: the allocator's randomness comes
+// from AllocSeed, the workload's from Seed, nothing reads the clock except
+// the wall time recorded apart, and no result depends on map order.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/portsim/portsim/allocator"
+	"github.com/portsim/portsim/results"
+	"github.com/portsim/portsim/sim/workload"
+)
+
+// Stack is the TCP/UDP stack the simulated host runs: its port range and
+// how it holds ports.
+type Stack struct {
+	// Range is the ephemeral range and its reserved ports.
+	Range allocator.Range
+	// TimeWait is how long the side that closes first holds TIME_WAIT.
+	// Zero means no TIME_WAIT at all.
+	TimeWait time.Duration
+	// Scope is the sharing rule for connect(): FourTuple or Exclusive.
+	Scope allocator.Scope
+	// TWReuse is tcp_tw_reuse: 0 never, 1 always, 2 loopback only.
+	TWReuse int
+	// TWReuseDelay is tcp_tw_reuse_delay: how long after TIME_WAIT began
+	// it may be taken over.
+	TWReuseDelay time.Duration
+	// Timestamps reports whether connections use TCP timestamps, without
+	// which TIME_WAIT is never taken over.
+	Timestamps bool
+}
+
+// StackFromProfile returns the stack an allocator's modelled OS uses by
+// default.
+func StackFromProfile(p allocator.Profile) Stack {
+	return Stack{
+		Range:        p.Range,
+		TimeWait:     p.TimeWait,
+		Scope:        p.Scope,
+		TWReuse:      p.TWReuse,
+		TWReuseDelay: p.TWReuseDelay,
+		Timestamps:   p.Timestamps,
+	}
+}
+
+// Validate checks the stack, naming the bad field.
+func (s Stack) Validate() error {
+	if err := s.Range.Validate(); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	if s.TimeWait < 0 {
+		return fmt.Errorf("stack: time-wait %v is negative; expected a duration >= 0 such as 60s", s.TimeWait)
+	}
+	if s.TWReuse < 0 || s.TWReuse > 2 {
+		return fmt.Errorf("stack: tw-reuse %d: expected 0 (never), 1 (always) or 2 (loopback only)", s.TWReuse)
+	}
+	if s.TWReuseDelay < 0 {
+		return fmt.Errorf("stack: tw-reuse-delay %v is negative; expected a duration >= 0 such as 1s", s.TWReuseDelay)
+	}
+	if s.Scope != allocator.FourTuple && s.Scope != allocator.Exclusive {
+		return fmt.Errorf("stack: scope %d: expected 4-tuple or exclusive", s.Scope)
+	}
+	return nil
+}
+
+// Config is everything one simulation depends on.
+type Config struct {
+	// Allocator is the registry name of the allocator, Params its
+	// parameters, AllocSeed the seed of its randomness and secrets.
+	Allocator string
+	Params    map[string]string
+	AllocSeed uint64
+
+	// Stack is the simulated host's stack (see StackFromProfile).
+	Stack Stack
+
+	// Workload describes the attempts and Seed seeds it. When Script is
+	// not nil it is replayed instead, attempt by attempt, and Workload is
+	// ignored.
+	Workload workload.Spec
+	Seed     uint64
+	Script   []workload.Arrival
+
+	// Duration stops the run at this virtual time: attempts at or after it
+	// are not made. MaxAttempts stops it after that many attempts. Zero
+	// means no limit; a generated workload needs at least one of the two.
+	Duration    time.Duration
+	MaxAttempts int64
+
+	// SampleEvery is the step of occupancy sampling (default 100ms); the
+	// stored series thins itself to at most results.SeriesMax points.
+	SampleEvery time.Duration
+
+	// OnAttempt, when not nil, is called after every attempt in order,
+	// e.g. to write the per-attempt event log. It must not retain a.
+	OnAttempt func(a results.Attempt) error
+}
+
+// errLimit is the error for a run with nothing to stop it.
+var errLimit = errors.New("sim: a generated workload needs a duration or a number of attempts to stop")
+
+// Run simulates cfg and returns its result. It returns early with the
+// context's error if ctx is cancelled.
+func Run(ctx context.Context, cfg Config) (results.Run, error) {
+	start := time.Now()
+	s, err := newState(cfg)
+	if err != nil {
+		return results.Run{}, err
+	}
+	if err := s.loop(ctx); err != nil {
+		return results.Run{}, err
+	}
+	r := s.result()
+	r.WallNS = int64(time.Since(start))
+	return r, nil
+}
+
+// conn is one live connection.
+type conn struct {
+	dst   *dstTable
+	port  uint16
+	path  allocator.Path
+	close workload.Close
+	next  int32 // free-list link
+}
+
+// state is one run in progress.
+type state struct {
+	cfg   Config
+	alloc allocator.Allocator
+	rel   allocator.Releaser
+	cell  allocator.Celler
+	wl    workload.Workload
+	fb    workload.Feedback
+	chk   checker
+
+	reserved [numWords]uint64
+	n        int // ports in the range (the modulus of differences)
+
+	srcs     map[srcKey]*srcTable
+	dsts     map[dstKey]*dstTable
+	lastKey  dstKey
+	lastDst  *dstTable
+	cellSeen []int32
+
+	conns    []conn
+	freeConn int32
+	closes   closeHeap
+	tws      fifo // TIME_WAIT expiries
+	matures  fifo // TIME_WAIT entries becoming reusable
+	closeSeq uint64
+
+	now         int64
+	until       int64 // attempts at or after until are not made (MaxInt64: none)
+	nextArrival workload.Arrival
+	haveArrival bool
+	nextSample  int64
+	sampleStep  int64
+	scriptPos   int
+
+	est, timewait int64 // connections established, 4-tuples in TIME_WAIT
+	res           results.Run
+}
+
+type srcKey struct {
+	addr netip.Addr
+	udp  bool
+}
+
+type dstKey struct {
+	src *srcTable
+	dst netip.AddrPort
+}
+
+func newState(cfg Config) (*state, error) {
+	if err := cfg.Stack.Validate(); err != nil {
+		return nil, err
+	}
+	spec, err := allocator.Lookup(cfg.Allocator)
+	if err != nil {
+		return nil, err
+	}
+	acfg := allocator.Config{Range: cfg.Stack.Range, Seed: cfg.AllocSeed, Params: cfg.Params}
+	a, err := spec.Build(acfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &state{cfg: cfg, alloc: a, srcs: map[srcKey]*srcTable{}, dsts: map[dstKey]*dstTable{}, freeConn: -1}
+	s.rel, _ = a.(allocator.Releaser)
+	s.cell, _ = a.(allocator.Celler)
+	if cfg.Script == nil {
+		if err := cfg.Workload.Validate(); err != nil {
+			return nil, err
+		}
+		if cfg.Duration <= 0 && cfg.MaxAttempts <= 0 && cfg.Workload.Arrivals != workload.Trace {
+			return nil, errLimit
+		}
+		if s.wl, err = cfg.Workload.New(cfg.Seed); err != nil {
+			return nil, err
+		}
+		s.fb, _ = s.wl.(workload.Feedback)
+	}
+	if cfg.Duration < 0 || cfg.MaxAttempts < 0 {
+		return nil, fmt.Errorf("sim: duration %v and attempts %d must not be negative", cfg.Duration, cfg.MaxAttempts)
+	}
+	if cfg.SampleEvery < 0 {
+		return nil, fmt.Errorf("sim: sample step %v is negative", cfg.SampleEvery)
+	}
+	s.until = math.MaxInt64
+	if cfg.Duration > 0 {
+		s.until = int64(cfg.Duration)
+	}
+	s.sampleStep = int64(cfg.SampleEvery)
+	if s.sampleStep == 0 {
+		s.sampleStep = int64(100 * time.Millisecond)
+	}
+
+	// Ports outside the range count as reserved: no allocator may hand
+	// them out.
+	r := cfg.Stack.Range
+	s.n = r.Size()
+	for p := 0; p < 65536; p++ {
+		if p < int(r.Lo) || p > int(r.Hi) || r.IsReserved(uint16(p)) {
+			s.reserved[p>>6] |= 1 << (p & 63)
+		}
+	}
+	s.chk = checker{s: s, reserved: &s.reserved}
+
+	s.res = results.Run{
+		Allocator:      cfg.Allocator,
+		Params:         cfg.Params,
+		Seed:           cfg.Seed,
+		FirstFailureNS: -1,
+		PrematureNS:    int64(cfg.Stack.TimeWait),
+		PortUsage:      results.NewPortHist(int(r.Lo), int(r.Hi), 256),
+		Occupancy:      results.NewSeries(time.Duration(s.sampleStep)),
+		Setup:          s.setup(),
+	}
+	if s.cell != nil {
+		s.res.Cells = &results.CellStats{}
+	}
+	return s, nil
+}
+
+// setup echoes the configuration into the result.
+func (s *state) setup() results.Setup {
+	cfg, st, w := s.cfg, s.cfg.Stack, s.cfg.Workload
+	su := results.Setup{
+		Range:          fmt.Sprintf("%d-%d", st.Range.Lo, st.Range.Hi),
+		Reserved:       allocator.FormatSpans(st.Range.Reserved),
+		Ports:          st.Range.Usable(),
+		TimeWaitNS:     int64(st.TimeWait),
+		Scope:          st.Scope.String(),
+		TWReuse:        st.TWReuse,
+		TWReuseDelayNS: int64(st.TWReuseDelay),
+		Timestamps:     st.Timestamps,
+	}
+	if cfg.Script != nil {
+		su.Arrivals = "script"
+		su.Sources, su.Destinations = countEndpoints(cfg.Script)
+		if len(cfg.Script) > 0 {
+			su.Path = cfg.Script[0].Flow.Path.String()
+			su.Close = cfg.Script[0].Close.String()
+		}
+		return su
+	}
+	su.Sources, su.Destinations = w.Sources, w.Destinations
+	su.Path, su.Close = w.Path.String(), w.Close.String()
+	su.Arrivals = arrivalsName(w.Arrivals)
+	su.RatePerSec = w.MeanRate()
+	su.Hold = w.Hold.String()
+	return su
+}
+
+func arrivalsName(a workload.Arrivals) string {
+	switch a {
+	case workload.Poisson:
+		return "poisson"
+	case workload.Constant:
+		return "constant"
+	case workload.Burst:
+		return "burst"
+	case workload.Closed:
+		return "closed"
+	case workload.Trace:
+		return "trace"
+	}
+	return "unknown"
+}
+
+func countEndpoints(script []workload.Arrival) (srcs, dsts int) {
+	s, d := map[netip.Addr]bool{}, map[netip.AddrPort]bool{}
+	for _, a := range script {
+		s[a.Flow.Src], d[a.Flow.Dst] = true, true
+	}
+	return len(s), len(d)
+}
+
+// tables returns (creating them on first use) the tables of flow f.
+func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
+	udp := f.Path == allocator.UDP
+	sk := srcKey{f.Src, udp}
+	if s.lastDst != nil && s.lastKey.src.addr == f.Src && s.lastKey.src.udp == udp && s.lastKey.dst == f.Dst {
+		return s.lastDst.src, s.lastDst
+	}
+	src := s.srcs[sk]
+	if src == nil {
+		src = &srcTable{addr: f.Src, udp: udp}
+		src.used.init()
+		src.bound.init()
+		s.srcs[sk] = src
+	}
+	dk := dstKey{src, f.Dst}
+	dst := s.dsts[dk]
+	if dst == nil {
+		dst = &dstTable{src: src, dst: f.Dst}
+		dst.block.init()
+		dst.tw.init()
+		st := s.cfg.Stack
+		dst.reuse = !udp && st.Scope == allocator.FourTuple && st.Timestamps &&
+			(st.TWReuse == 1 || (st.TWReuse == 2 && isLoopback(f.Dst.Addr())))
+		s.dsts[dk] = dst
+		s.noteCell(f)
+	}
+	s.lastKey, s.lastDst = dk, dst
+	return src, dst
+}
+
+// isLoopback follows tcp_twsk_unique's loopback test: 127.0.0.0/8, ::1 and
+// IPv4-mapped 127.0.0.0/8.
+func isLoopback(a netip.Addr) bool { return a.Unmap().IsLoopback() }
+
+// noteCell counts, for hash-table allocators, destinations that land in a
+// cell another destination already uses.
+func (s *state) noteCell(f allocator.Flow) {
+	if s.cell == nil || f.Path != allocator.Connect {
+		return
+	}
+	c, size := s.cell.Cell(time.Duration(s.now), f)
+	if size <= 0 || c < 0 || c >= size {
+		return
+	}
+	if s.cellSeen == nil {
+		s.cellSeen = make([]int32, size)
+		s.res.Cells.TableSize = size
+	}
+	s.res.Cells.SharedPairs += int64(s.cellSeen[c])
+	s.cellSeen[c]++
+	s.res.Cells.Destinations++
+}
+
+// next pulls the next arrival into s.nextArrival.
+func (s *state) next() error {
+	if s.cfg.Script != nil {
+		if s.scriptPos < len(s.cfg.Script) {
+			s.nextArrival, s.haveArrival = s.cfg.Script[s.scriptPos], true
+			s.scriptPos++
+			return nil
+		}
+		s.haveArrival = false
+		return nil
+	}
+	a, ok := s.wl.Next()
+	if !ok {
+		s.haveArrival = false
+		if err := s.wl.Err(); err != nil {
+			return fmt.Errorf("sim: workload: %w", err)
+		}
+		return nil
+	}
+	if s.haveArrival && a.At < s.nextArrival.At {
+		return fmt.Errorf("sim: workload went back in time: attempt at %v after one at %v", a.At, s.nextArrival.At)
+	}
+	s.nextArrival, s.haveArrival = a, true
+	return nil
+}
+
+const never = math.MaxInt64
+
+func (s *state) loop(ctx context.Context) error {
+	if err := s.next(); err != nil {
+		return err
+	}
+	for steps := 0; ; steps++ {
+		if steps&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		ta := int64(never)
+		if s.haveArrival && (s.cfg.MaxAttempts == 0 || s.res.Attempts < s.cfg.MaxAttempts) {
+			ta = int64(s.nextArrival.At)
+			if ta >= s.until {
+				ta = never
+			}
+		}
+		if ta == never {
+			// No more attempts: the run is over. Later closes and expiries
+			// cannot change any metric.
+			break
+		}
+		te, tm, tc := int64(never), int64(never), int64(never)
+		if s.tws.size > 0 {
+			te = s.tws.peek().at
+		}
+		if s.matures.size > 0 {
+			tm = s.matures.peek().at
+		}
+		if len(s.closes) > 0 {
+			tc = s.closes[0].at
+		}
+		ts := s.nextSample
+		s.res.Events++
+		switch {
+		case te <= tm && te <= tc && te <= ta && te <= ts:
+			s.now = te
+			s.expire(s.tws.pop())
+		case tm <= tc && tm <= ta && tm <= ts:
+			s.now = tm
+			s.mature(s.matures.pop())
+		case tc <= ta && tc <= ts:
+			s.now = tc
+			s.closeConn(s.closes.pop().conn)
+		case ta <= ts:
+			s.now = ta
+			if err := s.arrive(); err != nil {
+				return err
+			}
+			if err := s.next(); err != nil {
+				return err
+			}
+		default:
+			s.now = ts
+			s.res.Occupancy.Add(uint32(s.est), uint32(s.timewait))
+			s.nextSample += s.sampleStep
+		}
+	}
+	if s.until != never {
+		s.res.SimulatedNS = s.until
+	} else {
+		s.res.SimulatedNS = s.now
+	}
+	return nil
+}
+
+// arrive makes one attempt.
+func (s *state) arrive() error {
+	a := &s.nextArrival
+	src, dst := s.tables(a.Flow)
+	c := &s.chk
+	c.setFlow(a.Flow, src, dst)
+	c.probes = 0
+	port, err := s.alloc.Allocate(time.Duration(s.now), a.Flow, c)
+	probes := uint64(c.probes)
+	r := &s.res
+	r.Attempts++
+	r.Probes.Record(probes)
+	ok := err == nil
+	switch {
+	case errors.Is(err, allocator.ErrExhausted):
+		r.Failures++
+		r.ProbesFail.Record(probes)
+		if r.FirstFailureNS < 0 {
+			r.FirstFailureNS = s.now
+		}
+	case err != nil:
+		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
+	default:
+		c.setFlow(a.Flow, src, dst) // the allocator may have probed other flows
+		if c.blocked(port) {
+			return fmt.Errorf("sim: allocator %s returned port %d for %v at %v, which is not free (outside the range, reserved or in use)",
+				s.cfg.Allocator, port, a.Flow.Dst, time.Duration(s.now))
+		}
+		r.Successes++
+		r.ProbesOK.Record(probes)
+		r.ProbesByParity[port&1].Record(probes)
+		s.establish(a, src, dst, port)
+	}
+	if s.fb != nil {
+		s.fb.Done(*a, ok)
+	}
+	if s.cfg.OnAttempt != nil {
+		if err := s.cfg.OnAttempt(results.Attempt{At: a.At, Flow: a.Flow, Port: port, Probes: int(probes), OK: ok}); err != nil {
+			return fmt.Errorf("sim: event log: %w", err)
+		}
+	}
+	return nil
+}
+
+// establish records a new connection on port and schedules its close.
+func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, port uint16) {
+	rec := dst.rec(port)
+	if dst.tw.has(port) {
+		// tcp_tw_reuse: the new connection takes over the TIME_WAIT
+		// 4-tuple; its expiry timer is now stale (see expire).
+		dst.tw.clear(port)
+		s.timewait--
+		s.res.TWTakeovers++
+		src.used.dec(port) // the TIME_WAIT socket is gone
+	}
+	dst.block.set(port)
+	src.used.inc(port)
+	bind := a.Flow.Path == allocator.Bind
+	if bind {
+		src.bound.inc(port)
+	}
+	s.est++
+	s.record(dst, rec, port)
+
+	if a.Hold == workload.Forever {
+		return
+	}
+	id := s.newConn(conn{dst: dst, port: port, path: a.Flow.Path, close: a.Close})
+	at := s.now + int64(a.Hold)
+	if at < s.now { // overflow: never closes within the run
+		return
+	}
+	s.closeSeq++
+	s.closes.push(closeEvent{at: at, seq: s.closeSeq, conn: id})
+}
+
+func (s *state) newConn(c conn) int32 {
+	if s.freeConn >= 0 {
+		id := s.freeConn
+		s.freeConn = s.conns[id].next
+		s.conns[id] = c
+		return id
+	}
+	s.conns = append(s.conns, c)
+	return int32(len(s.conns) - 1)
+}
+
+// closeConn closes connection id: the active closer's side holds
+// TIME_WAIT, otherwise the port is free at once.
+func (s *state) closeConn(id int32) {
+	c := s.conns[id]
+	s.conns[id] = conn{next: s.freeConn}
+	s.freeConn = id
+	dst := c.dst
+	s.est--
+	dst.rec(c.port).lastClose = s.now
+	bind := c.path == allocator.Bind
+	if c.close == workload.ClientClose && c.path != allocator.UDP && s.cfg.Stack.TimeWait > 0 {
+		dst.tw.set(c.port)
+		s.timewait++
+		s.tws.push(timer{at: s.now + int64(s.cfg.Stack.TimeWait), dst: dst, port: c.port, bind: bind})
+		if dst.reuse && !bind {
+			s.matures.push(timer{at: s.now + int64(s.cfg.Stack.TWReuseDelay), dst: dst, port: c.port})
+		}
+		return
+	}
+	s.free(dst, c.port, bind, c.path)
+}
+
+// free releases port from dst entirely.
+func (s *state) free(dst *dstTable, port uint16, bind bool, path allocator.Path) {
+	dst.block.clear(port)
+	dst.src.used.dec(port)
+	if bind {
+		dst.src.bound.dec(port)
+	}
+	if s.rel != nil {
+		f := allocator.Flow{Path: path, Src: dst.src.addr, Dst: dst.dst}
+		s.rel.Release(time.Duration(s.now), f, port)
+	}
+}
+
+// live reports whether timer t still refers to the TIME_WAIT entry it was
+// started for: the port is in TIME_WAIT and its last close is the one that
+// started the timer (a take-over and a later close start a new entry).
+func (s *state) live(t timer, length time.Duration) bool {
+	return t.dst.tw.has(t.port) && t.dst.rec(t.port).lastClose == t.at-int64(length)
+}
+
+// expire ends a TIME_WAIT.
+func (s *state) expire(t timer) {
+	if !s.live(t, s.cfg.Stack.TimeWait) {
+		return
+	}
+	t.dst.tw.clear(t.port)
+	s.timewait--
+	path := allocator.Connect
+	if t.bind {
+		path = allocator.Bind
+	}
+	s.free(t.dst, t.port, t.bind, path)
+}
+
+// mature makes a TIME_WAIT 4-tuple available for take-over.
+func (s *state) mature(t timer) {
+	if !s.live(t, s.cfg.Stack.TWReuseDelay) {
+		return
+	}
+	t.dst.block.clear(t.port)
+}
+
+// result finishes the run's result.
+func (s *state) result() results.Run {
+	return s.res
+}
