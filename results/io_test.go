@@ -223,3 +223,37 @@ func TestWritersReportErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadJSONL checks that the reader never panics and that whatever it
+// accepts writes back to bytes it reads the same way.
+func FuzzReadJSONL(f *testing.F) {
+	var buf bytes.Buffer
+	if err := WriteJSONL(&buf, sampleRuns()); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.String())
+	f.Add(`{"allocator":"a","probes":{"count":1,"sum":3,"min":3,"max":3,"buckets":[[3,1]]}}`)
+	f.Add(`{"allocator":"a","succ_diff":{"counts":[[-128,2]],"below":1,"above":0}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		runs, err := ReadJSONL(strings.NewReader(in), "fuzz")
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := WriteJSONL(&out, runs); err != nil {
+			return // e.g. a NaN rate cannot be written; reading it was still safe
+		}
+		again, err := ReadJSONL(bytes.NewReader(out.Bytes()), "rewritten")
+		if err != nil {
+			t.Fatalf("rewritten runs do not read: %v", err)
+		}
+		if d := cmp.Diff(runs, again, runOpts()); d != "" {
+			t.Fatalf("rewrite changed the runs:\n%s", d)
+		}
+		for i := range runs {
+			for _, m := range Metrics() {
+				m.Value(&runs[i]) // must not panic on any accepted input
+			}
+		}
+	})
+}
