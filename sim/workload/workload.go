@@ -3,10 +3,38 @@
 // bursts, closed loop), destination mixes (uniform, Zipf, round-robin),
 // hold-time distributions and trace replay.
 //
-// All randomness comes from the seed given to Spec.New, one PCG stream per
-// purpose (arrival gaps, hold times, destinations, think times), so every
-// allocator run with one seed sees the same arrivals (common random
-// numbers). A workload does no I/O except reading the trace it is given.
+// A [Spec] describes a workload; [Spec.Validate] names the first bad field
+// and [Spec.New] builds the [Workload] for one seed:
+//
+//	spec := workload.Spec{Arrivals: workload.Poisson, Rate: 500,
+//		Destinations: 1, Sources: 1, Hold: workload.MustParseDist("exp:100ms")}
+//	w, err := spec.New(seed)
+//	for a, ok := w.Next(); ok; a, ok = w.Next() { ... }
+//
+// # Determinism
+//
+// All randomness comes from the seed given to Spec.New, one math/rand/v2
+// PCG stream per purpose (arrival gaps, hold times, destinations, think
+// times, inside-host NAT ports), so every allocator run with one seed sees
+// the same arrivals (common random numbers), and changing how one quantity
+// is drawn leaves the others alone: another hold distribution gives the
+// same arrival times and destinations. Distributions are
+// gonum.org/v1/gonum/stat/distuv values on those streams. A workload does
+// no I/O except reading the trace it is given.
+//
+// # Addresses
+//
+// Synthetic attempts take their source from [SourceAddr] (10.0.x.y), one
+// source after the other, and their destination from [DestAddr]
+// (198.18.0.0/15, or 127.0.0.0/8 with Spec.Loopback, port 443).
+//
+// # Closed loops and traces
+//
+// The workload of a Closed spec implements [Feedback]: the simulator must
+// call Done once per attempt, before the next call to Next. The workload
+// of a Trace spec implements io.Closer, so that a simulation that stops
+// before the end of the trace can close it; the trace format is described
+// at [TraceReader].
 package workload
 
 import (
