@@ -30,7 +30,7 @@ func BenchmarkNext(b *testing.B) {
 	}{
 		{"poisson", base},
 		{"constant", with(func(s *Spec) { s.Arrivals = Constant; s.Rate = 3 })},
-		{"burst", with(func(s *Spec) { s.Arrivals = Burst; s.BurstOn, s.BurstOff = time.Second, 3 * time.Second })},
+		{"burst", with(func(s *Spec) { s.Arrivals = Burst; s.BurstOn, s.BurstOff = time.Second, 3*time.Second })},
 		{"closed", with(func(s *Spec) { s.Arrivals = Closed; s.Clients = 1000; s.Think = MustParseDist("exp:10ms") })},
 		{"zipf", with(func(s *Spec) { s.DestOrder = Zipf; s.ZipfS = 1; s.Destinations = 1_000_000 })},
 		{"round-robin", with(func(s *Spec) { s.DestOrder = RoundRobin })},

@@ -80,7 +80,7 @@ func SourceAddr(i int) netip.Addr {
 
 // DestAddr returns destination i (from 0) at port DestPort. With loopback
 // the addresses are 127.0.0.1, 127.0.0.2, ...; otherwise they are
-// 198.18.0.1, 198.18.0.2, ... up to 199.19.255.254 (131,070 addresses of
+// 198.18.0.1, 198.18.0.2, ... up to 198.19.255.254 (131,070 addresses of
 // the benchmarking block 198.18.0.0/15), after which the addresses repeat
 // with the port one higher: destination 131070 is 198.18.0.1 port 444.
 // i must be in 0..MaxDestinations-1.
