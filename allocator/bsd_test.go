@@ -162,6 +162,34 @@ func TestFreeBSD13Throttle(t *testing.T) {
 	}
 }
 
+// TestFreeBSD13SilentGap checks that ipport_tick keeps running while no
+// socket asks for a port: after a burst and randomtime silent seconds with
+// no allocation at all, the next TCP allocations are random again
+// (os-allocators.md §12 item 11).
+func TestFreeBSD13SilentGap(t *testing.T) {
+	r := allocator.Range{Lo: 10000, Hi: 65535}
+	for _, seed := range []uint64{1, 2, 3} {
+		a := osaBuild(t, "freebsd-13", r, seed, nil)
+		all := &osaRecorder{}
+		for i := range 60 {
+			osaAlloc(t, a, time.Duration(i)*50*time.Millisecond, osaFlow(i), all)
+		}
+		// The last busy second ends before 4 s; 45 quiet ones follow.
+		prev := osaAlloc(t, a, 49*time.Second, osaFlow(0), all)
+		seq := 0
+		for s := 50; s < 70; s++ {
+			p := osaAlloc(t, a, time.Duration(s)*time.Second, osaFlow(s), all)
+			if p == osaNext(prev, r.Lo, r.Hi) {
+				seq++
+			}
+			prev = p
+		}
+		if seq > 2 {
+			t.Errorf("seed %d: %d of 20 allocations after 45 silent seconds were sequential, want random", seed, seq)
+		}
+	}
+}
+
 // TestFreeBSD13UDPCounts checks two details of in_pcb_lport that the
 // FreeBSD 13 model follows (os-allocators.md §4): UDP allocations count
 // towards randomcps (the guard meant to exclude them is always true), and
