@@ -17,8 +17,8 @@ import (
 // RFC's check_suitable_port() is the Checker. Where NetBSD departs from the
 // RFC (it redraws the hash secret on every call, which turns Algorithms 3
 // and 4 into random-offset schemes) these models follow the RFC: the keys
-// are fixed for the life of the allocator, as the RFC's key changes only
-// at boot (§3.4).
+// are fixed for the life of the allocator, since the RFC (§3.4) has them
+// change rarely, e.g. at boot.
 //
 // The keyed function F (and G for Algorithm 4) is SipHash-2-4 under a
 // 128-bit key drawn from the seed, over the 34-byte message
