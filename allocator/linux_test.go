@@ -549,3 +549,30 @@ func (c *lxCount) Free(p uint16, _ allocator.Flow) bool {
 	c.n++
 	return p%3 == 0
 }
+
+// TestLinuxFamilyConformanceParams runs the allocatortest suite on the
+// non-default modes of this family that conformance_test.go does not
+// cover.
+func TestLinuxFamilyConformanceParams(t *testing.T) {
+	for _, tc := range []struct {
+		name, label string
+		params      map[string]string
+	}{
+		{"linux", "table=1", map[string]string{"table": "1"}},
+		{"linux", "table=256,per_socket_range", map[string]string{"table": "256", "per_socket_range": "true"}},
+		{"linux-5.12", "entropy=false", map[string]string{"entropy": "false"}},
+		{"linux-bind", "reuseaddr", map[string]string{"reuseaddr": "true"}},
+		{"linux-udp", "table=128", map[string]string{"table": "128"}},
+		{"linux-udp", "table=65536", map[string]string{"table": "65536"}},
+		{"netfilter", "random", map[string]string{"random": "true"}},
+	} {
+		s, err := allocator.Lookup(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(tc.name+"/"+tc.label, func(t *testing.T) {
+			t.Parallel()
+			allocatortest.Run(t, s, tc.params)
+		})
+	}
+}
