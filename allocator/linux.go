@@ -44,7 +44,7 @@ const linuxMaxPerturbTable = 1 << 20
 func linuxSpec() Spec {
 	return Spec{
 		Name:    "linux",
-		Summary: "Linux >= 5.18 connect(): SipHash offset re-salted every 10 s + 2^16-cell perturb table, even ports then odd, cell += max(i, 2*rand8) + 2",
+		Summary: "Linux >= 5.18 connect(): SipHash offset re-salted every 10 s + 2^16-cell perturb table, ports of lo's parity then the other, cell += max(i, 2*rand8) + 2",
 		Source:  "torvalds/linux net/ipv4/inet_hashtables.c __inet_hash_connect; net/core/secure_seq.c secure_ipv4_port_ephemeral",
 		Profile: linuxProfile(),
 		Params: []Param{

@@ -15,7 +15,7 @@ import (
 func linux512Spec() Spec {
 	return Spec{
 		Name:    "linux-5.12",
-		Summary: "Linux 5.12-5.17.8 connect(): 256-cell perturb table picked by hash_32, even ports then odd, cell += i + 2 (+2 extra w.p. 1/16)",
+		Summary: "Linux 5.12-5.17.8 connect(): 256-cell perturb table picked by hash_32, lo's parity then the other, cell += i + 2 (+2 extra w.p. 1/16)",
 		Source:  "torvalds/linux net/ipv4/inet_hashtables.c __inet_hash_connect after commits 190cc82489f4 and c579bd1b4021 (Feb 2021)",
 		Profile: linuxProfile(),
 		Params: []Param{
@@ -98,7 +98,7 @@ func linux46Spec() Spec {
 	p.TWReuse = 0 // tcp_tw_reuse = 2 (loopback) became the default in 4.18, commit 79e9fed46038
 	return Spec{
 		Name:       "linux-4.6",
-		Summary:    "Linux 4.6-5.11 connect(): keyed-hash offset + one global hint, even ports then odd, hint += i + 2",
+		Summary:    "Linux 4.6-5.11 connect(): keyed-hash offset + one global hint, lo's parity then the other, hint += i + 2",
 		Source:     "torvalds/linux net/ipv4/inet_hashtables.c __inet_hash_connect after commit 1580ab63fc9a (Feb 2016)",
 		Profile:    p,
 		Bound:      func(cfg Config) int { return linuxConnectBound(cfg.Range.Size(), false) },
