@@ -7,6 +7,7 @@ package results
 
 import (
 	"encoding/json"
+	"math/bits"
 	"fmt"
 	"math"
 	"slices"
@@ -286,7 +287,7 @@ func (d *DiffHist) UnmarshalJSON(b []byte) error {
 
 // PortHist counts allocations over a port range in equal-width bins.
 type PortHist struct {
-	// Lo and Hi are the range; Width is the ports per bin.
+	// Lo and Hi are the range; Width is the ports per bin, a power of two.
 	Lo    int      `json:"lo"`
 	Hi    int      `json:"hi"`
 	Width int      `json:"width"`
@@ -296,10 +297,14 @@ type PortHist struct {
 	Odd  uint64 `json:"odd"`
 }
 
-// NewPortHist returns a histogram of lo..hi in at most maxBins bins.
+// NewPortHist returns a histogram of lo..hi in at most maxBins bins, each
+// a power of two ports wide (so that Record shifts instead of dividing).
 func NewPortHist(lo, hi, maxBins int) PortHist {
 	n := hi - lo + 1
-	w := max((n+maxBins-1)/maxBins, 1)
+	w := 1
+	for w*maxBins < n {
+		w *= 2
+	}
 	return PortHist{Lo: lo, Hi: hi, Width: w, Bins: make([]uint64, (n+w-1)/w)}
 }
 
@@ -312,7 +317,11 @@ func (h *PortHist) Record(p uint16) {
 		h.Odd++
 	}
 	if i := int(p) - h.Lo; i >= 0 && int(p) <= h.Hi && h.Width > 0 {
-		h.Bins[i/h.Width]++
+		if h.Width&(h.Width-1) == 0 {
+			h.Bins[i>>bits.TrailingZeros(uint(h.Width))]++
+		} else {
+			h.Bins[i/h.Width]++
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ func (s *state) record(dst *dstTable, rec *portRec, port uint16) {
 
 	if dst.prev != 0 {
 		n := s.n
-		fwd := (int(port) - int(dst.prev)) % n
+		fwd := int(port) - int(dst.prev) // both in the range: |fwd| < n
 		if fwd < 0 {
 			fwd += n
 		}

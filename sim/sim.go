@@ -495,7 +495,6 @@ func (s *state) arrive() error {
 	probes := uint64(c.probes)
 	r := &s.res
 	r.Attempts++
-	r.Probes.Record(probes)
 	ok := err == nil
 	switch {
 	case errors.Is(err, allocator.ErrExhausted):
@@ -507,14 +506,15 @@ func (s *state) arrive() error {
 	case err != nil:
 		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
 	default:
-		c.setFlow(a.Flow, src, dst) // the allocator may have probed other flows
+		if c.cur != a.Flow { // the allocator probed another flow last
+			c.setFlow(a.Flow, src, dst)
+		}
 		if c.blocked(port) {
 			return fmt.Errorf("sim: allocator %s returned port %d for %v at %v, which is not free (outside the range, reserved or in use)",
 				s.cfg.Allocator, port, a.Flow.Dst, time.Duration(s.now))
 		}
 		r.Successes++
-		r.ProbesOK.Record(probes)
-		r.ProbesByParity[port&1].Record(probes)
+		r.ProbesByParity[port&1].Record(probes) // Probes and ProbesOK are derived in result
 		s.establish(a, src, dst, port)
 	}
 	if s.fb != nil {
@@ -609,7 +609,12 @@ func (s *state) free(dst *dstTable, port uint16, bind bool, path allocator.Path)
 // live reports whether timer t still refers to the TIME_WAIT entry it was
 // started for: the port is in TIME_WAIT and its last close is the one that
 // started the timer (a take-over and a later close start a new entry).
+// Without tcp_tw_reuse nothing takes a TIME_WAIT over, so every timer is
+// live.
 func (s *state) live(t timer, length time.Duration) bool {
+	if !t.dst.reuse {
+		return true
+	}
 	return t.dst.tw.has(t.port) && t.dst.rec(t.port).lastClose == t.at-int64(length)
 }
 
@@ -635,7 +640,15 @@ func (s *state) mature(t timer) {
 	t.dst.block.clear(t.port)
 }
 
-// result finishes the run's result.
+// result finishes the run's result: the loop records probes only by
+// outcome and parity, and the totals are their sums.
 func (s *state) result() results.Run {
-	return s.res
+	r := s.res
+	r.ProbesOK = results.Hist{}
+	r.ProbesOK.Merge(&r.ProbesByParity[0])
+	r.ProbesOK.Merge(&r.ProbesByParity[1])
+	r.Probes = results.Hist{}
+	r.Probes.Merge(&r.ProbesOK)
+	r.Probes.Merge(&r.ProbesFail)
+	return r
 }

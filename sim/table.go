@@ -187,8 +187,13 @@ func (c *checker) ScanFree(f allocator.Flow, cy allocator.Cycle, off, n int) (ui
 		return 0, 0, false
 	}
 	L := cy.Len
-	off %= L
-	step := cy.Step % L
+	if off >= L {
+		off %= L
+	}
+	step := cy.Step
+	if step >= L {
+		step %= L
+	}
 	base := int(cy.Base)
 	var port, tried int
 	found := false

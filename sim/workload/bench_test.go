@@ -32,7 +32,8 @@ func BenchmarkNext(b *testing.B) {
 		{"constant", with(func(s *Spec) { s.Arrivals = Constant; s.Rate = 3 })},
 		{"burst", with(func(s *Spec) { s.Arrivals = Burst; s.BurstOn, s.BurstOff = time.Second, 3*time.Second })},
 		{"closed", with(func(s *Spec) { s.Arrivals = Closed; s.Clients = 1000; s.Think = MustParseDist("exp:10ms") })},
-		{"zipf", with(func(s *Spec) { s.DestOrder = Zipf; s.ZipfS = 1; s.Destinations = 1_000_000 })},
+		{"zipf", with(func(s *Spec) { s.DestOrder = Zipf; s.ZipfS = 1 })},
+		{"zipf-1e6", with(func(s *Spec) { s.DestOrder = Zipf; s.ZipfS = 1; s.Destinations = 1_000_000 })},
 		{"round-robin", with(func(s *Spec) { s.DestOrder = RoundRobin })},
 		{"hold=fixed", with(func(s *Spec) { s.Hold = Fixed(time.Second) })},
 		{"hold=lognormal", with(func(s *Spec) { s.Hold = MustParseDist("lognormal:100ms,1") })},
@@ -77,6 +78,38 @@ func BenchmarkNext(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		}
+	})
+}
+
+// BenchmarkDraw measures one draw of each distribution family on its PCG
+// stream, in nanoseconds as a Duration.
+func BenchmarkDraw(b *testing.B) {
+	for _, d := range []string{"100ms", "exp:100ms", "lognormal:100ms,1", "pareto:10ms,1.5", "uniform:1s,2s"} {
+		b.Run(d, func(b *testing.B) {
+			s := newSampler(MustParseDist(d), newStream(1, streamHolds))
+			var sum time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				sum += s.draw()
+			}
+			if sum < 0 {
+				b.Fatal("negative sum")
+			}
+		})
+	}
+	b.Run("gap", func(b *testing.B) {
+		o := newOpen(Spec{Rate: 1000, Destinations: 1, Sources: 1}, 1)
+		b.ReportAllocs()
+		for b.Loop() {
+			o.gap()
+		}
+	})
+	b.Run("zipf-1000", func(b *testing.B) {
+		a, src := newZipf(1000, 1), newStream(1, streamDests)
+		b.ReportAllocs()
+		for b.Loop() {
+			a.draw(src)
 		}
 	})
 }
