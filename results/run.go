@@ -7,9 +7,9 @@ package results
 
 import (
 	"encoding/json"
-	"math/bits"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 )
