@@ -1,0 +1,315 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portsim/portsim/results"
+	"github.com/portsim/portsim/results/chart"
+)
+
+// Output files of a suite run, relative to its directory.
+const (
+	ManifestFile = "manifest.json"
+	RunsFile     = "runs.jsonl"
+	CSVFile      = "runs.csv"
+	BenchFile    = "bench.txt"
+	TimingsFile  = "timings.csv"
+	ReportFile   = "report.md"
+	ChartsDir    = "charts"
+)
+
+// tableMetrics are the columns of a scenario's summary table.
+var tableMetrics = []string{"failure_fraction", "probes_mean", "probes_p99", "reuse_interval_p1_s", "reuse_distance_min", "oarc_score"}
+
+// WriteOutputs writes every file of a suite run from its runs: the
+// manifest, runs.jsonl, runs.csv, bench.txt, timings.csv (when timings are
+// given), the charts and report.md, each atomically. It returns the files
+// written, relative to out.
+func WriteOutputs(out string, s *Suite, runs []results.Run, tim []Timing, commit string, start time.Time) ([]string, error) {
+	var files []string
+	write := func(name string, fn func(io.Writer) error) error {
+		if err := results.WriteFileAtomic(filepath.Join(out, name), fn); err != nil {
+			return fmt.Errorf("writing %s: %w", filepath.Join(out, name), err)
+		}
+		files = append(files, name)
+		return nil
+	}
+	m := results.NewManifest(s.Name, s.Data, commit, start)
+	m.Seeds = nil
+	for r := range s.Seeds {
+		ws, _ := s.seedOf(r)
+		m.Seeds = append(m.Seeds, ws)
+	}
+	cells, _ := s.Cells()
+	m.Cells = len(cells)
+	m.Runs = len(runs)
+	if err := write(ManifestFile, m.WriteJSON); err != nil {
+		return files, err
+	}
+	if err := write(RunsFile, func(w io.Writer) error { return results.WriteJSONL(w, runs) }); err != nil {
+		return files, err
+	}
+	if err := write(CSVFile, func(w io.Writer) error { return results.WriteCSV(w, runs) }); err != nil {
+		return files, err
+	}
+	if err := write(BenchFile, func(w io.Writer) error { return results.WriteBench(w, runs) }); err != nil {
+		return files, err
+	}
+	if len(tim) > 0 {
+		if err := write(TimingsFile, func(w io.Writer) error { return writeTimings(w, tim) }); err != nil {
+			return files, err
+		}
+	}
+	charts, err := Report(out, s, runs, &m)
+	files = append(files, charts...)
+	if err != nil {
+		return files, err
+	}
+	return files, nil
+}
+
+// seedOf returns the workload seed of replicate r of the first scenario,
+// for the manifest.
+func (s *Suite) seedOf(r int) (uint64, uint64) {
+	c := Cell{Suite: s, Scenario: &s.Scenarios[0]}
+	return c.Seeds(r)
+}
+
+func writeTimings(w io.Writer, tim []Timing) error {
+	if _, err := fmt.Fprintln(w, "key,wall_ns,attempts,attempts_per_sec"); err != nil {
+		return err
+	}
+	for _, t := range tim {
+		rate := 0.0
+		if t.WallNS > 0 {
+			rate = float64(t.Attempts) / (float64(t.WallNS) / 1e9)
+		}
+		if _, err := fmt.Fprintf(w, "%q,%d,%d,%.0f\n", t.Key, t.WallNS, t.Attempts, rate); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Report draws the charts of every scenario into out/charts and writes
+// out/report.md. It needs only the runs (as read back from runs.jsonl), so
+// `portsim plot` redraws a report without running anything. It returns
+// the files written, relative to out.
+func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]string, error) {
+	var files []string
+	rep := results.Report{
+		Title:       "portsim report: " + s.Name,
+		Description: s.Description,
+		Manifest:    m,
+	}
+	chartDir := filepath.Join(out, ChartsDir)
+	if err := os.MkdirAll(chartDir, 0o755); err != nil {
+		return nil, fmt.Errorf("charts directory: %w", err)
+	}
+	for i := range s.Scenarios {
+		sc := &s.Scenarios[i]
+		sruns := results.Select(runs, func(r *results.Run) bool { return r.Scenario == sc.Name })
+		sec := results.Section{Title: sc.Name, Text: scenarioText(s, sc, sruns)}
+		if len(sruns) == 0 {
+			sec.Text += "\n\nNo runs of this scenario are in this result set (a shard of the suite?)."
+			rep.Sections = append(rep.Sections, sec)
+			continue
+		}
+		sec.Tables = append(sec.Tables, results.Table{
+			KeyHeader: "allocator" + labelHeader(sc),
+			Metrics:   tableMetrics,
+			Rows:      results.Summarize(sruns, func(r *results.Run) string { return rowKey(sc, r) }),
+		})
+		if pt := publishedTable(sc, sruns); pt != "" {
+			sec.Text += "\n\n" + pt
+		}
+		var missing []string
+		for _, name := range sc.Charts {
+			c, err := chart.Lookup(name)
+			if err != nil {
+				return files, err
+			}
+			base := sc.Name + "-" + name
+			if err := c.Render(sruns, chartDir, base); err != nil {
+				if errors.Is(err, chart.ErrNoData) {
+					missing = append(missing, fmt.Sprintf("%s (%v)", name, err))
+					continue
+				}
+				return files, fmt.Errorf("chart %s of scenario %s: %w", name, sc.Name, err)
+			}
+			files = append(files, filepath.Join(ChartsDir, base+".png"), filepath.Join(ChartsDir, base+".svg"))
+			sec.Charts = append(sec.Charts, results.ChartRef{Path: ChartsDir + "/" + base + ".png", Caption: c.Caption})
+		}
+		if len(missing) > 0 {
+			sec.Text += "\n\nCharts left out for lack of data: " + strings.Join(missing, "; ") + "."
+		}
+		rep.Sections = append(rep.Sections, sec)
+	}
+	err := results.WriteFileAtomic(filepath.Join(out, ReportFile), func(w io.Writer) error { return results.WriteReport(w, rep) })
+	if err != nil {
+		return files, fmt.Errorf("writing report: %w", err)
+	}
+	return append(files, ReportFile), nil
+}
+
+func labelHeader(sc *Scenario) string {
+	if sw := sc.swept(); len(sw) > 0 {
+		return " @ " + strings.Join(sw, ", ")
+	}
+	return ""
+}
+
+// rowKey names a table row: the allocator with its params, then the sweep
+// values.
+func rowKey(sc *Scenario, r *results.Run) string {
+	k := AllocRef{Name: r.Allocator, Params: r.Params}.Label()
+	var vals []string
+	for _, key := range sc.swept() {
+		vals = append(vals, r.Labels[key])
+	}
+	if len(vals) > 0 {
+		k += " @ " + strings.Join(vals, ", ")
+	}
+	return k
+}
+
+// scenarioText describes a scenario's setup in a sentence or two.
+func scenarioText(s *Suite, sc *Scenario, runs []results.Run) string {
+	var b strings.Builder
+	if sc.Description != "" {
+		b.WriteString(strings.TrimSpace(sc.Description))
+		b.WriteString("\n\n")
+	}
+	var set []string
+	for _, v := range append(slices.Clone(s.Defaults), sc.Settings...) {
+		set = append(set, fmt.Sprintf("%s=%s", v.Key, strings.Join(v.Values, "|")))
+	}
+	if len(set) > 0 {
+		fmt.Fprintf(&b, "Settings: `%s`; anything unset is the allocator's OS default. ", strings.Join(set, " "))
+	}
+	fmt.Fprintf(&b, "%d runs (%d seeds each).", len(runs), s.Seeds)
+	return b.String()
+}
+
+// publishedTable compares published figures with their reproduction.
+func publishedTable(sc *Scenario, runs []results.Run) string {
+	if len(sc.Published) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("| published figure | source | published | reproduced (mean ± 95 % CI) | agreement |\n|---|---|---|---|---|\n")
+	for _, p := range sc.Published {
+		c := Compare(p, runs)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", p.What, p.Source, fmtNum(p.Value), c.Reproduced(), c.Sentence())
+	}
+	for _, p := range sc.Published {
+		if p.Cmd != "" {
+			fmt.Fprintf(&b, "\nReproduce \"%s\" alone: `%s`\n", p.What, p.Cmd)
+		}
+	}
+	return b.String()
+}
+
+// Comparison is a published figure beside its reproduction.
+type Comparison struct {
+	Published Published
+	// N runs matched; Mean and CI95 summarise the metric over them.
+	N          int
+	Mean, CI95 float64
+}
+
+// Compare finds the runs a published figure refers to and summarises the
+// metric over them.
+func Compare(p Published, runs []results.Run) Comparison {
+	match := results.Select(runs, func(r *results.Run) bool {
+		if p.Allocator != "" && r.Allocator != p.Allocator {
+			return false
+		}
+		for k, v := range p.Params {
+			if r.Params[k] != v {
+				return false
+			}
+		}
+		for k, v := range p.Labels {
+			if r.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+	c := Comparison{Published: p, Mean: math.NaN(), CI95: math.NaN()}
+	if len(match) == 0 {
+		return c
+	}
+	sum := results.Summarize(match, func(*results.Run) string { return "all" })
+	for _, st := range sum[0].Stats {
+		if st.Metric == p.Metric {
+			c.N, c.Mean, c.CI95 = st.N, st.Mean, st.CI95
+		}
+	}
+	return c
+}
+
+// Agrees reports whether the reproduction is within the tolerance of the
+// published value (relative, or absolute when the published value is 0).
+func (c Comparison) Agrees() bool {
+	if c.N == 0 || math.IsNaN(c.Mean) {
+		return false
+	}
+	d := math.Abs(c.Mean - c.Published.Value)
+	if c.Published.Value == 0 {
+		return d <= c.Published.Tolerance
+	}
+	return d <= c.Published.Tolerance*math.Abs(c.Published.Value)
+}
+
+// Reproduced formats the reproduced value.
+func (c Comparison) Reproduced() string {
+	if c.N == 0 {
+		return "no matching runs"
+	}
+	if math.IsNaN(c.CI95) {
+		return fmtNum(c.Mean)
+	}
+	return fmtNum(c.Mean) + " ± " + fmtNum(c.CI95)
+}
+
+// Sentence says in one sentence whether the two agree.
+func (c Comparison) Sentence() string {
+	switch {
+	case c.N == 0:
+		return "not reproduced: no run matches"
+	case c.Agrees():
+		return fmt.Sprintf("agrees: within %s of the published value", fmtPct(c.Published.Tolerance, c.Published.Value))
+	}
+	rel := (c.Mean - c.Published.Value) / c.Published.Value
+	return fmt.Sprintf("differs by %+.1f %%, beyond the %s tolerance", 100*rel, fmtPct(c.Published.Tolerance, c.Published.Value))
+}
+
+func fmtPct(tol, v float64) string {
+	if v == 0 {
+		return fmtNum(tol)
+	}
+	return strconv.FormatFloat(100*tol, 'g', 3, 64) + " %"
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "n/a"
+	case v != 0 && (math.Abs(v) < 0.01 || math.Abs(v) >= 1e6):
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	case v == math.Trunc(v):
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}

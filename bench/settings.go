@@ -1,0 +1,351 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portsim/portsim/allocator"
+	"github.com/portsim/portsim/internal/suggest"
+	"github.com/portsim/portsim/sim"
+	"github.com/portsim/portsim/sim/workload"
+)
+
+// Setup is the stack, workload and stopping rule of one simulation, before
+// an allocator and seeds are chosen. Settings (from a suite file or from
+// `portsim run` flags) are applied to it one by one.
+type Setup struct {
+	// Stack starts as the allocator's Profile (sim.StackFromProfile).
+	Stack sim.Stack
+	// Workload starts as DefaultWorkload.
+	Workload workload.Spec
+	// Duration and Attempts stop the run (DefaultDuration, no attempt
+	// limit).
+	Duration time.Duration
+	Attempts int64
+	// SampleEvery is the occupancy sampling step (100ms).
+	SampleEvery time.Duration
+	// Dir is the directory relative paths (traces) are resolved against.
+	Dir string
+}
+
+// DefaultDuration is the simulated time of a run when no setting says
+// otherwise.
+const DefaultDuration = 60 * time.Second
+
+// DefaultWorkload is the workload before any setting: Poisson arrivals at
+// 100/s to one destination from one source, exponential holds with a 100ms
+// mean, closed by the client, through connect().
+func DefaultWorkload() workload.Spec {
+	return workload.Spec{
+		Arrivals:     workload.Poisson,
+		Rate:         100,
+		Destinations: 1,
+		DestOrder:    workload.Uniform,
+		ZipfS:        1,
+		Sources:      1,
+		Hold:         workload.MustParseDist("exp:100ms"),
+		Think:        workload.MustParseDist("exp:1s"),
+		Close:        workload.ClientClose,
+		Path:         allocator.Connect,
+	}
+}
+
+// NewSetup returns the setup an allocator starts from: its Profile's
+// stack, the default workload and duration.
+func NewSetup(p allocator.Profile) Setup {
+	return Setup{
+		Stack:       sim.StackFromProfile(p),
+		Workload:    DefaultWorkload(),
+		Duration:    DefaultDuration,
+		SampleEvery: 100 * time.Millisecond,
+	}
+}
+
+// Setting is one named knob of a scenario. Suite files use the names as
+// keys; `portsim run` uses them as flags.
+type Setting struct {
+	// Name is the key, e.g. "time-wait".
+	Name string
+	// Usage says what it sets, the accepted form and the default.
+	Usage string
+	// Sweepable reports whether a suite may give a list of values.
+	Sweepable bool
+	apply     func(s *Setup, v string) error
+}
+
+// Settings returns every setting, in the order help text lists them.
+func Settings() []Setting {
+	return []Setting{
+		{"range", "ephemeral port range LO-HI (default: the allocator's OS default)", true, func(s *Setup, v string) error {
+			r, err := allocator.ParseRange(v)
+			if err != nil {
+				return err
+			}
+			s.Stack.Range.Lo, s.Stack.Range.Hi = r.Lo, r.Hi
+			return nil
+		}},
+		{"reserved", "reserved ports never handed out, e.g. 8080,9000-9100 (default none)", true, func(s *Setup, v string) error {
+			sp, err := allocator.ParseSpans(v)
+			if err != nil {
+				return err
+			}
+			s.Stack.Range.Reserved = sp
+			return nil
+		}},
+		{"time-wait", "TIME_WAIT length held by the side that closes first, e.g. 60s; 0 for none (default: the allocator's OS default)", true, func(s *Setup, v string) error {
+			d, err := parseDuration(v, true)
+			s.Stack.TimeWait = d
+			return err
+		}},
+		{"tw-reuse", "tcp_tw_reuse: 0 never, 1 always, 2 loopback destinations only (default: the OS default, 2 on Linux)", true, func(s *Setup, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 || n > 2 {
+				return fmt.Errorf("%q: expected 0, 1 or 2", v)
+			}
+			s.Stack.TWReuse = n
+			return nil
+		}},
+		{"tw-reuse-delay", "tcp_tw_reuse_delay: time after TIME_WAIT begins before it may be taken over (default 1s on Linux)", true, func(s *Setup, v string) error {
+			d, err := parseDuration(v, true)
+			s.Stack.TWReuseDelay = d
+			return err
+		}},
+		{"timestamps", "TCP timestamps on (true/false); TIME_WAIT take-over needs them (default: the OS default)", true, func(s *Setup, v string) error {
+			b, err := parseBool(v)
+			s.Stack.Timestamps = b
+			return err
+		}},
+		{"scope", "sharing rule of connect(): 4-tuple or exclusive (default: the OS default)", true, func(s *Setup, v string) error {
+			sc, err := allocator.ParseScope(strings.TrimSpace(v))
+			s.Stack.Scope = sc
+			return err
+		}},
+		{"arrivals", "arrival process: constant, poisson, burst, closed or trace (default poisson)", true, func(s *Setup, v string) error {
+			a, err := workload.ParseArrivals(strings.TrimSpace(v))
+			s.Workload.Arrivals = a
+			return err
+		}},
+		{"rate", "attempts per second of constant, poisson and burst arrivals (default 100)", true, func(s *Setup, v string) error {
+			f, err := parsePositive(v)
+			s.Workload.Rate = f
+			return err
+		}},
+		{"burst-on", "length of the on-periods of burst arrivals, e.g. 1s", true, func(s *Setup, v string) error {
+			d, err := parseDuration(v, false)
+			s.Workload.BurstOn = d
+			return err
+		}},
+		{"burst-off", "length of the off-periods of burst arrivals, e.g. 9s", true, func(s *Setup, v string) error {
+			d, err := parseDuration(v, true)
+			s.Workload.BurstOff = d
+			return err
+		}},
+		{"clients", "closed-loop clients, each reconnecting a think time after its connection closes", true, func(s *Setup, v string) error {
+			n, err := parseCount(v)
+			s.Workload.Clients = n
+			return err
+		}},
+		{"think", "closed-loop think time distribution, e.g. exp:1s (default exp:1s)", true, func(s *Setup, v string) error {
+			d, err := workload.ParseDist(v)
+			s.Workload.Think = d
+			return err
+		}},
+		{"destinations", "number of destinations (default 1)", true, func(s *Setup, v string) error {
+			n, err := parseCount(v)
+			s.Workload.Destinations = n
+			return err
+		}},
+		{"dest-order", "how attempts pick a destination: uniform, zipf, zipf:S (exponent S, default 1) or round-robin (default uniform)", true, func(s *Setup, v string) error {
+			kind, exp, hasExp := strings.Cut(strings.TrimSpace(v), ":")
+			o, err := workload.ParseDestOrder(kind)
+			if err != nil {
+				return err
+			}
+			s.Workload.DestOrder = o
+			if hasExp {
+				if o != workload.Zipf {
+					return fmt.Errorf("%q: only zipf takes an exponent (zipf:S)", v)
+				}
+				f, err := parsePositive(exp)
+				if err != nil {
+					return fmt.Errorf("zipf exponent: %w", err)
+				}
+				s.Workload.ZipfS = f
+			}
+			return nil
+		}},
+		{"loopback", "destinations on 127.0.0.0/8, where tcp_tw_reuse=2 applies (default false)", true, func(s *Setup, v string) error {
+			b, err := parseBool(v)
+			s.Workload.Loopback = b
+			return err
+		}},
+		{"sources", "number of source IP addresses, used round-robin (default 1)", true, func(s *Setup, v string) error {
+			n, err := parseCount(v)
+			s.Workload.Sources = n
+			return err
+		}},
+		{"hold", "connection hold time: 100ms, exp:MEAN, lognormal:MEDIAN,SIGMA, pareto:MIN,SHAPE, uniform:LO,HI or forever (default exp:100ms)", true, func(s *Setup, v string) error {
+			d, err := workload.ParseDist(v)
+			s.Workload.Hold = d
+			return err
+		}},
+		{"close", "side that closes first: client (holds TIME_WAIT), server or rst (default client)", true, func(s *Setup, v string) error {
+			c, err := workload.ParseClose(strings.TrimSpace(v))
+			s.Workload.Close = c
+			return err
+		}},
+		{"path", "socket operation: connect, bind (bind to port 0) or udp (default connect)", true, func(s *Setup, v string) error {
+			p, err := allocator.ParsePath(strings.TrimSpace(v))
+			s.Workload.Path = p
+			return err
+		}},
+		{"orig-ports", "NAT: range LO-HI the inside hosts' own source ports come from, which a NAT tries to keep (default none)", true, func(s *Setup, v string) error {
+			r, err := allocator.ParseRange(v)
+			s.Workload.OrigPorts = r
+			return err
+		}},
+		{"trace", "CSV trace to replay (header time,src,dst,dst_port,hold,close); sets arrivals to trace", false, func(s *Setup, v string) error {
+			path := strings.TrimSpace(v)
+			if path == "" {
+				return fmt.Errorf("expected a file name")
+			}
+			if !filepath.IsAbs(path) && s.Dir != "" {
+				path = filepath.Join(s.Dir, path)
+			}
+			s.Workload.Arrivals = workload.Trace
+			s.Workload.TraceName = path
+			s.Workload.TraceOpen = func() (io.ReadCloser, error) { return os.Open(path) }
+			return nil
+		}},
+		{"duration", "simulated time to run, e.g. 10m (default 60s); 0 for no limit when attempts is set", true, func(s *Setup, v string) error {
+			d, err := parseDuration(v, true)
+			s.Duration = d
+			return err
+		}},
+		{"attempts", "stop after this many attempts (default no limit)", true, func(s *Setup, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q: expected a whole number >= 0", v)
+			}
+			s.Attempts = n
+			return nil
+		}},
+		{"sample", "occupancy sampling step (default 100ms)", true, func(s *Setup, v string) error {
+			d, err := parseDuration(v, false)
+			s.SampleEvery = d
+			return err
+		}},
+	}
+}
+
+// SettingNames returns the names of all settings.
+func SettingNames() []string {
+	var out []string
+	for _, s := range Settings() {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// LookupSetting returns the setting called name, or an error suggesting
+// the nearest one.
+func LookupSetting(name string) (Setting, error) {
+	for _, s := range Settings() {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Setting{}, fmt.Errorf("unknown setting %q%s", name, suggest.Hint(name, SettingNames()))
+}
+
+// Apply sets name to v in s. The error names the setting and the
+// expected form.
+func (st Setting) Apply(s *Setup, v string) error {
+	if err := st.apply(s, v); err != nil {
+		return fmt.Errorf("%s: %w", st.Name, err)
+	}
+	return nil
+}
+
+// Validate checks the whole setup once every setting is applied.
+func (s *Setup) Validate() error {
+	if err := s.Stack.Validate(); err != nil {
+		return err
+	}
+	if err := s.Workload.Validate(); err != nil {
+		return err
+	}
+	if s.Duration <= 0 && s.Attempts <= 0 && s.Workload.Arrivals != workload.Trace {
+		return fmt.Errorf("duration and attempts are both 0: set a duration (e.g. 10m) or a number of attempts to stop the run")
+	}
+	if s.SampleEvery <= 0 {
+		return fmt.Errorf("sample: must be positive")
+	}
+	return nil
+}
+
+// Config returns the simulation of this setup for one allocator and seeds.
+func (s *Setup) Config(alloc string, params map[string]string, allocSeed, seed uint64) sim.Config {
+	return sim.Config{
+		Allocator:   alloc,
+		Params:      params,
+		AllocSeed:   allocSeed,
+		Stack:       s.Stack,
+		Workload:    s.Workload,
+		Seed:        seed,
+		Duration:    s.Duration,
+		MaxAttempts: s.Attempts,
+		SampleEvery: s.SampleEvery,
+	}
+}
+
+// maxSimTime bounds every duration setting: beyond about 292 years a
+// time.Duration overflows.
+const maxSimTime = 100 * 365 * 24 * time.Hour
+
+func parseDuration(v string, zeroOK bool) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	want := "a positive duration such as 60s or 10m"
+	if zeroOK {
+		want = "a duration >= 0 such as 60s or 10m"
+	}
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%q: expected %s", v, want)
+	case d < 0 || (d == 0 && !zeroOK):
+		return 0, fmt.Errorf("%q: expected %s", v, want)
+	case d > maxSimTime:
+		return 0, fmt.Errorf("%q is absurdly long: expected at most %v (100 years)", v, maxSimTime)
+	}
+	return d, nil
+}
+
+func parsePositive(v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+		return 0, fmt.Errorf("%q: expected a positive finite number", v)
+	}
+	return f, nil
+}
+
+func parseCount(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q: expected a whole number >= 1", v)
+	}
+	return n, nil
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, fmt.Errorf("%q: expected true or false", v)
+	}
+	return b, nil
+}
