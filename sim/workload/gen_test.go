@@ -441,3 +441,36 @@ func TestNewStream(t *testing.T) {
 		}
 	}
 }
+
+// TestNextAllocs checks that Next (and Done) allocate nothing per call,
+// for every synthetic process and for trace lines with IPv4 addresses.
+func TestNextAllocs(t *testing.T) {
+	ws := map[string]Workload{}
+	for name, s := range specs() {
+		w, err := s.New(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[name] = w
+	}
+	w, err := traceSpec(string(benchTrace(10_000))).New(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws["trace"] = w
+	for name, w := range ws {
+		fb, _ := w.(Feedback)
+		allocs := testing.AllocsPerRun(1000, func() {
+			a, ok := w.Next()
+			if !ok {
+				t.Fatalf("%s ended: %v", name, w.Err())
+			}
+			if fb != nil {
+				fb.Done(a, true)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %g allocations per Next", name, allocs)
+		}
+	}
+}

@@ -347,7 +347,11 @@ func (s Spec) New(seed uint64) (Workload, error) {
 	case Closed:
 		return newClosed(s, seed), nil
 	case Trace:
-		return newReplay(s, seed)
+		w, err := newReplay(s, seed)
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
 	}
 	return newOpen(s, seed), nil
 }

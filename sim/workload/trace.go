@@ -80,8 +80,9 @@ type TraceSummary struct {
 }
 
 // TraceReader reads a CSV trace line by line, in bounded memory. It does
-// not allocate per line when addresses repeat from one line to the next
-// and times and holds are single numbers with at most one unit.
+// not allocate for well-formed lines whose addresses are IPv4 (or IPv6
+// addresses repeated from the line before) and whose times and holds are
+// single numbers with at most one ASCII unit (not 1m30s or µs).
 //
 // The trace format:
 //

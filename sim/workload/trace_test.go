@@ -309,3 +309,13 @@ func TestParseIPv4(t *testing.T) {
 		}
 	}
 }
+
+// TestNewTraceOpenFails checks that New returns a nil Workload, not a nil
+// pointer in an interface, when the trace does not open.
+func TestNewTraceOpenFails(t *testing.T) {
+	s := traceSpec("")
+	s.TraceOpen = func() (io.ReadCloser, error) { return nil, errors.New("no such file") }
+	if w, err := s.New(1); w != nil || err == nil {
+		t.Errorf("New = %v, %v; want nil and an error", w, err)
+	}
+}
