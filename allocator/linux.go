@@ -103,6 +103,18 @@ type linuxConnect struct {
 	table     []uint32      // table_perturb
 	mask      uint32        // len(table) - 1
 	rng       *rand.Rand    // get_random_u32_below(8)
+	memo      offsetMemo    // the last port_offset computed
+}
+
+// offsetMemo remembers the last port_offset: successive connects to one
+// destination within a 10 s bucket hash the same input, so the SipHash is
+// computed once per destination and bucket. It changes no result.
+type offsetMemo struct {
+	src  netip.Addr
+	dst  netip.AddrPort
+	seed uint32
+	po   uint64
+	ok   bool
 }
 
 func newLinuxConnect(r Range, seed uint64, size int, perSocket bool) *linuxConnect {
@@ -138,7 +150,14 @@ func linuxTimeSeed(now, phase time.Duration) uint32 {
 
 // portOffset is inet_sk_port_offset at time now.
 func (l *linuxConnect) portOffset(now time.Duration, f Flow) uint64 {
-	return linuxSecurePortEphemeral(l.k0, l.k1, f.Src, f.Dst, linuxTimeSeed(now, l.phase))
+	seed := linuxTimeSeed(now, l.phase)
+	m := &l.memo
+	if m.ok && m.seed == seed && m.dst == f.Dst && m.src == f.Src {
+		return m.po
+	}
+	po := linuxSecurePortEphemeral(l.k0, l.k1, f.Src, f.Dst, seed)
+	*m = offsetMemo{src: f.Src, dst: f.Dst, seed: seed, po: po, ok: true}
+	return po
 }
 
 // Cell implements Celler: the table_perturb cell that f uses at time now.
