@@ -1,0 +1,154 @@
+package chart
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/portsim/portsim/results"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// ProbesCDF returns the probes-cdf chart: for each series, the
+// cumulative distribution of Checker calls per allocation (successes and
+// failures, seeds merged), on a log x axis.
+func ProbesCDF() Chart {
+	return Chart{
+		Name:  "probes-cdf",
+		Title: "Probes per allocation",
+		Caption: "Cumulative distribution of the candidate ports checked per allocation (a proxy for the CPU cost " +
+			"of connect()), seeds merged, one line per allocator; allocations that checked no port count at the left edge.",
+		Draw: func(runs []results.Run) (*plot.Plot, error) {
+			return drawCDF(runs, cdfSpec{
+				name:   "probes-cdf",
+				title:  "Probes per allocation",
+				xLabel: "probes per allocation (Checker calls, log scale)",
+				yLabel: "share of allocations ≤ x",
+				hist:   func(r *results.Run) *results.Hist { return &r.Probes },
+				scale:  1,
+			})
+		},
+	}
+}
+
+// ReuseIntervalCDF returns the reuse-interval-cdf chart: for each series,
+// the cumulative distribution of the time from a 4-tuple's close to its
+// next allocation (seeds merged), in seconds on a log x axis, with a
+// vertical line at 2·MSL (Run.PrematureNS).
+func ReuseIntervalCDF() Chart {
+	return Chart{
+		Name:  "reuse-interval-cdf",
+		Title: "Reuse interval of a 4-tuple",
+		Caption: "Cumulative distribution of the time from a connection's close to the next use of the same 4-tuple, " +
+			"seeds merged, one line per allocator; reuses left of the dotted 2·MSL line come before TIME_WAIT would have ended.",
+		Draw: func(runs []results.Run) (*plot.Plot, error) {
+			return drawCDF(runs, cdfSpec{
+				name:   "reuse-interval-cdf",
+				title:  "Reuse interval of a 4-tuple",
+				xLabel: "time from close to reuse (s, log scale)",
+				yLabel: "share of reuses ≤ x",
+				hist:   func(r *results.Run) *results.Hist { return &r.ReuseInterval },
+				scale:  1e-9,
+				marks: func(r *results.Run) float64 {
+					return float64(r.PrematureNS) / 1e9
+				},
+				markName: "2·MSL",
+			})
+		},
+	}
+}
+
+type cdfSpec struct {
+	name, title, xLabel, yLabel string
+	hist                        func(*results.Run) *results.Hist
+	// scale converts histogram values to axis units.
+	scale float64
+	// marks gives the x of a vertical reference line per run (0 for
+	// none), named markName in the legend.
+	marks    func(*results.Run) float64
+	markName string
+}
+
+func drawCDF(runs []results.Run, spec cdfSpec) (*plot.Plot, error) {
+	if len(runs) == 0 {
+		return nil, noData(spec.name, "no runs")
+	}
+	p := newPlot(spec.title, spec.xLabel, spec.yLabel)
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	drawn := 0
+	for _, s := range groupSeries(runs, nil) {
+		var h results.Hist
+		for _, r := range s.runs {
+			h.Merge(spec.hist(r))
+		}
+		if h.Count() == 0 {
+			continue
+		}
+		pts := cdfPoints(&h, spec.scale)
+		for i, pt := range pts {
+			xmin, xmax = math.Min(xmin, pt.X), math.Max(xmax, pt.X)
+			pts[i].X = log10(pt.X)
+		}
+		if err := addLine(p, pts, drawn, s.name, plotter.PostStep); err != nil {
+			return nil, err
+		}
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, noData(spec.name, "no values recorded in %d runs", len(runs))
+	}
+	if spec.marks != nil {
+		set := map[float64]bool{}
+		for i := range runs {
+			if x := spec.marks(&runs[i]); x > 0 && !math.IsInf(x, 0) {
+				set[x] = true
+			}
+		}
+		marks := slices.Sorted(maps.Keys(set))
+		var names []string
+		for _, x := range marks {
+			v, err := plotter.NewLine(plotter.XYs{{X: log10(x), Y: 0}, {X: log10(x), Y: 1}})
+			if err != nil {
+				return nil, err
+			}
+			v.Color, v.Width, v.Dashes = refColor(), vg.Points(1.2), []vg.Length{vg.Points(1), vg.Points(2)}
+			p.Add(v)
+			xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
+			names = append(names, fmt4(x))
+		}
+		if len(marks) > 0 {
+			p.Legend.Add(spec.markName+" = "+strings.Join(names, ", ")+" s", thumb(refColor(), []vg.Length{vg.Points(1), vg.Points(2)}))
+		}
+	}
+	logAxis(&p.X, xmin, xmax)
+	p.Y.Min, p.Y.Max = 0, 1
+	return p, nil
+}
+
+// cdfPoints returns the steps of h's distribution with x scaled, leaving
+// out x <= 0, which a log axis cannot show: the first point shown already
+// counts them. The curve starts with a rise from the share of those
+// values at the first x.
+func cdfPoints(h *results.Hist, scale float64) plotter.XYs {
+	var pts plotter.XYs
+	below := 0.0 // share of values at x <= 0
+	for _, c := range h.CDF() {
+		x := c.X * scale
+		if x <= 0 {
+			below = c.Y
+			continue
+		}
+		if len(pts) == 0 {
+			pts = append(pts, plotter.XY{X: x, Y: below})
+		}
+		pts = append(pts, plotter.XY{X: x, Y: c.Y})
+	}
+	if len(pts) == 0 { // every value is 0: show the whole mass at the smallest positive unit
+		x := scale
+		pts = plotter.XYs{{X: x, Y: 0}, {X: x, Y: 1}}
+	}
+	return pts
+}

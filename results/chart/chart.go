@@ -1,0 +1,411 @@
+// Package chart draws the charts of a portsim report with gonum/plot. It
+// is the only package of the module that imports gonum.org/v1/plot.
+//
+// Every chart draws from results alone — a []results.Run read back from
+// runs.jsonl, or the attempts of an event log — so any chart can be
+// redrawn from files (`portsim plot DIR`). Pass a subset of the runs
+// (results.Select) to chart one scenario, and a base name to Render or
+// Save to name the output.
+//
+// # Series and seeds
+//
+// A chart draws one series (line, bar group or curve) per distinct
+// combination of
+//
+//   - the scenario, when the runs span more than one;
+//   - the allocator with its parameters;
+//   - each label whose value varies among the runs,
+//
+// leaving out whatever the chart puts on its x axis (the rate label of
+// failure-vs-rate, the chosen key of errors-by-KEY). Series are named
+// after those parts ("linux window=500 ips=2") and come in the order of
+// their first run. The seeds (replicates) of a series are combined:
+// histograms and other distributions are merged (results.Hist.Merge) and
+// scalars are averaged, skipping values undefined on a run (NaN).
+//
+// # Empty data
+//
+// A chart with nothing to draw — no runs, or no run that defines what the
+// chart shows — returns an error wrapping ErrNoData, never a blank or
+// broken image, so a report can leave the chart out and say why.
+package chart
+
+import (
+	"errors"
+	"fmt"
+	"image/color"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/portsim/portsim/internal/suggest"
+	"github.com/portsim/portsim/results"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// ErrNoData is wrapped by the error of a chart that has nothing to draw.
+var ErrNoData = errors.New("no data to chart")
+
+// Chart is a named chart drawn from runs.
+type Chart struct {
+	// Name identifies the chart and is its default file base name
+	// ("probes-cdf").
+	Name string
+	// Title is the chart's title.
+	Title string
+	// Caption is one sentence for the report saying what the chart shows.
+	Caption string
+	// Draw builds the chart from runs. It returns an error wrapping
+	// ErrNoData when the runs hold nothing the chart can show.
+	Draw func(runs []results.Run) (*plot.Plot, error)
+}
+
+// Render draws c from runs and saves it in dir as base.png and base.svg
+// (or the given formats; see Save). An empty base means c.Name.
+func (c Chart) Render(runs []results.Run, dir, base string, formats ...string) error {
+	p, err := c.Draw(runs)
+	if err != nil {
+		return err
+	}
+	if base == "" {
+		base = c.Name
+	}
+	return Save(p, dir, base, formats...)
+}
+
+// Charts returns the charts drawn from runs, in report order. Each call
+// returns a new slice. ErrorsByLabel builds one more per label key;
+// Lookup finds either kind by name.
+func Charts() []Chart {
+	return []Chart{
+		FailureVsRate(),
+		ProbesCDF(),
+		ReuseIntervalCDF(),
+		Occupancy(),
+		SuccDiff(),
+		PortUsage(),
+	}
+}
+
+// Lookup returns the chart called name: one of Charts, or "errors-by-KEY"
+// for ErrorsByLabel(KEY).
+func Lookup(name string) (Chart, error) {
+	all := Charts()
+	for _, c := range all {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	if key, ok := strings.CutPrefix(name, "errors-by-"); ok && key != "" {
+		return ErrorsByLabel(key), nil
+	}
+	names := make([]string, 0, len(all)+1)
+	for _, c := range all {
+		names = append(names, c.Name)
+	}
+	names = append(names, "errors-by-KEY")
+	return Chart{}, fmt.Errorf("unknown chart %q%s: expected one of %s", name, suggest.Hint(name, names), strings.Join(names, ", "))
+}
+
+// noData returns an error wrapping ErrNoData for chart name.
+func noData(name, format string, args ...any) error {
+	return fmt.Errorf("chart %s: %w: %s", name, ErrNoData, fmt.Sprintf(format, args...))
+}
+
+// series is the runs of one line of a chart.
+type series struct {
+	name string
+	runs []*results.Run
+}
+
+// groupSeries groups runs into series (see the package doc). exclude
+// reports the label and parameter keys the chart puts on its x axis.
+func groupSeries(runs []results.Run, exclude func(key string) bool) []series {
+	if exclude == nil {
+		exclude = func(string) bool { return false }
+	}
+	multiScenario := len(results.Scenarios(runs)) > 1
+	// Labels that vary: some run lacks it or two runs differ.
+	values := map[string]map[string]bool{}
+	for i := range runs {
+		for k, v := range runs[i].Labels {
+			if values[k] == nil {
+				values[k] = map[string]bool{}
+			}
+			values[k][v] = true
+		}
+	}
+	var varying []string
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if exclude(k) {
+			continue
+		}
+		present := 0
+		for i := range runs {
+			if _, ok := runs[i].Labels[k]; ok {
+				present++
+			}
+		}
+		if len(values[k]) > 1 || present < len(runs) {
+			varying = append(varying, k)
+		}
+	}
+	var out []series
+	index := map[string]int{}
+	for i := range runs {
+		r := &runs[i]
+		var parts []string
+		if multiScenario {
+			parts = append(parts, r.Scenario)
+		}
+		alloc := r.Allocator
+		var params []string
+		for _, k := range slices.Sorted(maps.Keys(r.Params)) {
+			if !exclude(k) {
+				params = append(params, k+"="+r.Params[k])
+			}
+		}
+		if len(params) > 0 {
+			alloc += "(" + strings.Join(params, ",") + ")"
+		}
+		parts = append(parts, alloc)
+		for _, k := range varying {
+			if v, ok := r.Labels[k]; ok {
+				parts = append(parts, k+"="+v)
+			}
+		}
+		name := strings.Join(parts, " ")
+		j, ok := index[name]
+		if !ok {
+			j = len(out)
+			index[name] = j
+			out = append(out, series{name: name})
+		}
+		out[j].runs = append(out[j].runs, r)
+	}
+	return out
+}
+
+// labelOrParam returns the value of key in r's labels, else in its
+// parameters.
+func labelOrParam(r *results.Run, key string) (string, bool) {
+	if v, ok := r.Labels[key]; ok {
+		return v, true
+	}
+	v, ok := r.Params[key]
+	return v, ok
+}
+
+// seriesColor returns the colour of series i: the Okabe–Ito palette,
+// which stays distinct for colour-blind readers, with wine for yellow.
+func seriesColor(i int) color.Color {
+	p := [...]color.RGBA{
+		{0, 114, 178, 255},   // blue
+		{213, 94, 0, 255},    // vermillion
+		{0, 158, 115, 255},   // bluish green
+		{230, 159, 0, 255},   // orange
+		{204, 121, 167, 255}, // reddish purple
+		{86, 180, 233, 255},  // sky blue
+		{0, 0, 0, 255},       // black
+		{136, 34, 85, 255},   // wine (for Okabe–Ito's yellow, too pale on white)
+	}
+	return p[i%len(p)]
+}
+
+// seriesDashes returns the dash pattern of series i: solid for the first
+// round of colours, then dashed and dotted.
+func seriesDashes(i int) []vg.Length {
+	switch (i / 8) % 3 {
+	case 1:
+		return []vg.Length{vg.Points(6), vg.Points(2)}
+	case 2:
+		return []vg.Length{vg.Points(2), vg.Points(2)}
+	}
+	return nil
+}
+
+// refColor is the colour of analytic and reference lines.
+func refColor() color.Color { return color.RGBA{110, 110, 110, 255} }
+
+// newPlot returns a plot with the project's style: title, axis labels,
+// a grid and a 10-point legend.
+func newPlot(title, xLabel, yLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = vg.Points(13)
+	p.Title.Padding = vg.Points(6)
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	p.X.Tick.Marker = niceTicks{}
+	p.Y.Tick.Marker = niceTicks{}
+	p.X.Tick.Label.Font.Size = vg.Points(10)
+	p.Y.Tick.Label.Font.Size = vg.Points(10)
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
+	p.Legend.Padding = vg.Points(2)
+	g := plotter.NewGrid()
+	g.Vertical.Color = color.Gray{Y: 225}
+	g.Horizontal.Color = color.Gray{Y: 225}
+	p.Add(g)
+	return p
+}
+
+// addLine adds a line through pts in the style of series i and a legend
+// entry for it.
+func addLine(p *plot.Plot, pts plotter.XYs, i int, name string, step plotter.StepKind) error {
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return err
+	}
+	l.Color = seriesColor(i)
+	l.Width = vg.Points(1.5)
+	l.Dashes = seriesDashes(i)
+	l.StepStyle = step
+	p.Add(l)
+	p.Legend.Add(name, l)
+	return nil
+}
+
+// refLine adds a grey dashed reference line through pts, with a legend
+// entry when name is not empty.
+func refLine(p *plot.Plot, pts plotter.XYs, name string) error {
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return err
+	}
+	l.Color = refColor()
+	l.Width = vg.Points(1)
+	l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(l)
+	if name != "" {
+		p.Legend.Add(name, l)
+	}
+	return nil
+}
+
+// logAxis makes a a logarithmic axis over [lo, hi] (both > 0), widened
+// to at least a factor of 10 so the scale is never degenerate. The axis
+// itself is linear in log10 of the value: the caller plots log10(v) for
+// each value v (see log10), and logTicks labels the axis with the values.
+// (gonum/plot's LogScale places a centred axis label by the linear
+// midpoint of the range, which shrinks the plot; it also panics on
+// values <= 0, which this scheme never sees.)
+func logAxis(a *plot.Axis, lo, hi float64) {
+	if !(lo > 0) {
+		lo = 1
+	}
+	if !(hi > lo) {
+		hi = lo
+	}
+	if hi < 10*lo {
+		hi = 10 * lo
+	}
+	a.Tick.Marker = logTicks{}
+	a.Min, a.Max = math.Log10(lo), math.Log10(hi)
+}
+
+// log10 returns the position of v > 0 on an axis made by logAxis.
+func log10(v float64) float64 { return math.Log10(v) }
+
+// logTicks marks an axis made by logAxis, whose range is in log10 units:
+// labels at powers of ten (and at 2 and 5 times them when the axis spans
+// less than two decades), minor ticks at the other integer multiples.
+type logTicks struct{}
+
+// Ticks returns the ticks of the values 10^lo to 10^hi.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		return nil
+	}
+	fine := hi-lo < 2
+	var ticks []plot.Tick
+	for e := int(math.Floor(lo)); e <= int(math.Ceil(hi)); e++ {
+		base := math.Pow10(e)
+		for m := 1; m < 10; m++ {
+			v := float64(m) * base
+			x := math.Log10(v)
+			if x < lo-1e-9 || x > hi+1e-9 {
+				continue
+			}
+			t := plot.Tick{Value: x}
+			if m == 1 || (fine && (m == 2 || m == 5)) {
+				t.Label = tickLabel(v)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// niceTicks marks a linear axis with about six labelled ticks at a step
+// of 1, 2 or 5 times a power of ten, and a minor tick between each two.
+type niceTicks struct{}
+
+// Ticks returns the ticks of [lo, hi].
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		return nil
+	}
+	raw := (hi - lo) / 6
+	mag := math.Pow10(int(math.Floor(math.Log10(raw))))
+	step := 10 * mag
+	for _, m := range []float64{1, 2, 5} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	dec := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
+	var ticks []plot.Tick
+	for i := math.Ceil(lo/step - 1e-9); i*step <= hi+step*1e-9; i++ {
+		v := i * step
+		if math.Abs(v) < step*1e-9 {
+			v = 0
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', dec, 64)})
+		if half := v + step/2; half <= hi {
+			ticks = append(ticks, plot.Tick{Value: half})
+		}
+	}
+	if len(ticks) > 0 && ticks[0].Value-step/2 >= lo {
+		ticks = append(ticks, plot.Tick{Value: ticks[0].Value - step/2})
+	}
+	return ticks
+}
+
+// tickLabel formats a log-axis tick value: plain from 0.001 to 999999,
+// otherwise as 1e6.
+func tickLabel(v float64) string {
+	if v >= 1e-3 && v < 1e6 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	s := strconv.FormatFloat(v, 'e', -1, 64)
+	s = strings.Replace(s, "e+0", "e", 1)
+	s = strings.Replace(s, "e+", "e", 1)
+	return strings.Replace(s, "e-0", "e-", 1)
+}
+
+// meanOf returns the mean of the defined (non-NaN) values f gives for
+// runs, and how many there were.
+func meanOf(runs []*results.Run, f func(*results.Run) float64) (float64, int) {
+	sum, n := 0.0, 0
+	for _, r := range runs {
+		if v := f(r); !math.IsNaN(v) && !math.IsInf(v, 0) {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN(), 0
+	}
+	return sum / float64(n), n
+}
+
+// thumb returns a legend thumbnail for a line style alone.
+func thumb(c color.Color, dashes []vg.Length) plot.Thumbnailer {
+	return &plotter.Line{LineStyle: draw.LineStyle{Color: c, Width: vg.Points(1.5), Dashes: dashes}}
+}

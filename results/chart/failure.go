@@ -1,0 +1,174 @@
+package chart
+
+import (
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/portsim/portsim/results"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// FailureVsRate returns the failure-vs-rate chart: for each series, the
+// mean failure fraction over seeds against the offered rate
+// (Setup.RatePerSec), with the analytic steady state max(0, 1 − knee/λ)
+// and the knee N/T (Setup.KneeRate) for each distinct setup. Runs without
+// a rate are left out; a label in one-to-one correspondence with the rate
+// is taken for the x axis and does not split series.
+func FailureVsRate() Chart {
+	return Chart{
+		Name:  "failure-vs-rate",
+		Title: "Failed connection attempts vs offered rate",
+		Caption: "Mean share of connection attempts that found no free port, against the offered rate, " +
+			"one line per allocator and setting; grey lines give the analytic share max(0, 1 − knee/λ) and the knee " +
+			"N/T (source IPs × ports ÷ TIME_WAIT).",
+		Draw: drawFailureVsRate,
+	}
+}
+
+func drawFailureVsRate(runs []results.Run) (*plot.Plot, error) {
+	const name = "failure-vs-rate"
+	rated := results.Select(runs, func(r *results.Run) bool {
+		return r.Setup.RatePerSec > 0 && !math.IsInf(r.Setup.RatePerSec, 0)
+	})
+	if len(rated) == 0 {
+		return nil, noData(name, "none of %d runs has an offered rate (Setup.RatePerSec)", len(runs))
+	}
+	xKeys := rateLabels(rated)
+	p := newPlot("Failed connection attempts vs offered rate",
+		"offered rate λ (connections/s)", "failed attempts (fraction, mean over seeds)")
+	xmin, xmax, ymax := math.Inf(1), math.Inf(-1), 0.0
+	drawn := 0
+	for _, s := range groupSeries(rated, func(k string) bool { return xKeys[k] }) {
+		byRate := map[float64][]*results.Run{}
+		for _, r := range s.runs {
+			byRate[r.Setup.RatePerSec] = append(byRate[r.Setup.RatePerSec], r)
+		}
+		var pts plotter.XYs
+		for _, rate := range slices.Sorted(maps.Keys(byRate)) {
+			y, n := meanOf(byRate[rate], func(r *results.Run) float64 {
+				if r.Attempts == 0 {
+					return math.NaN()
+				}
+				return r.FailureFraction()
+			})
+			if n == 0 {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: rate, Y: y})
+			xmin, xmax, ymax = math.Min(xmin, rate), math.Max(xmax, rate), math.Max(ymax, y)
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, sc, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, l.Width, l.Dashes = seriesColor(drawn), vg.Points(1.5), seriesDashes(drawn)
+		sc.Color, sc.Shape, sc.Radius = seriesColor(drawn), draw.CircleGlyph{}, vg.Points(2.2)
+		p.Add(l, sc)
+		p.Legend.Add(s.name, l, sc)
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, noData(name, "no run with an offered rate made any attempt")
+	}
+
+	// Analytic steady state and knee of each distinct setup.
+	kneeSet := map[float64]bool{}
+	for i := range rated {
+		if k := rated[i].Setup.KneeRate(); k > 0 && !math.IsInf(k, 0) {
+			kneeSet[k] = true
+		}
+	}
+	knees := slices.Sorted(maps.Keys(kneeSet))
+	for _, k := range knees {
+		for _, x := range []float64{xmin, xmax} {
+			ymax = math.Max(ymax, math.Max(0, 1-k/x))
+		}
+	}
+	top := math.Max(ymax, 0.01) * 1.08
+	for _, k := range knees {
+		curve := plotter.XYs{{X: xmin, Y: math.Max(0, 1-k/xmin)}}
+		if k > xmin && k < xmax {
+			curve = append(curve, plotter.XY{X: k, Y: 0})
+		}
+		from := math.Max(k, xmin)
+		const samples = 64
+		for j := 1; j <= samples && from < xmax; j++ {
+			x := from + (xmax-from)*float64(j)/samples
+			curve = append(curve, plotter.XY{X: x, Y: math.Max(0, 1-k/x)})
+		}
+		if len(curve) == 1 {
+			curve = append(curve, plotter.XY{X: xmax, Y: math.Max(0, 1-k/xmax)})
+		}
+		if err := refLine(p, curve, "analytic, knee "+fmt4(k)+"/s"); err != nil {
+			return nil, err
+		}
+		if k >= xmin && k <= xmax {
+			v, err := plotter.NewLine(plotter.XYs{{X: k, Y: 0}, {X: k, Y: top}})
+			if err != nil {
+				return nil, err
+			}
+			v.Color, v.Width, v.Dashes = refColor(), vg.Points(1), []vg.Length{vg.Points(1), vg.Points(2)}
+			p.Add(v)
+		}
+	}
+	if len(knees) > 0 {
+		p.Legend.Add("knee N/T", thumb(refColor(), []vg.Length{vg.Points(1), vg.Points(2)}))
+	}
+	p.Y.Min, p.Y.Max = 0, top
+	if xmin == xmax {
+		p.X.Min, p.X.Max = xmin*0.9, xmax*1.1
+	}
+	return p, nil
+}
+
+// rateLabels returns the label keys whose values are in one-to-one
+// correspondence with the offered rate over runs (present in every run,
+// more than one value, one rate per value and one value per rate): the
+// sweep coordinate that the x axis already shows.
+func rateLabels(runs []results.Run) map[string]bool {
+	out := map[string]bool{}
+	keys := map[string]bool{}
+	for i := range runs {
+		for k := range runs[i].Labels {
+			keys[k] = true
+		}
+	}
+	for k := range keys {
+		toRate := map[string]float64{}
+		toValue := map[float64]string{}
+		ok := true
+		for i := range runs {
+			v, has := runs[i].Labels[k]
+			rate := runs[i].Setup.RatePerSec
+			if !has {
+				ok = false
+				break
+			}
+			if r, seen := toRate[v]; seen && r != rate {
+				ok = false
+				break
+			}
+			if w, seen := toValue[rate]; seen && w != v {
+				ok = false
+				break
+			}
+			toRate[v], toValue[rate] = rate, v
+		}
+		if ok && len(toRate) > 1 {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// fmt4 formats v to four significant digits.
+func fmt4(v float64) string {
+	return results.FormatMeanCI(v, math.NaN())
+}
