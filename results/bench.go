@@ -60,7 +60,8 @@ func benchClean(s string) string {
 //
 //	benchstat -col /alloc bench.txt
 //
-// compares allocators with confidence intervals. Metrics undefined on a
+// compares allocators with confidence intervals (add -ignore /gomaxprocs
+// to drop the "-1" from row names). Metrics undefined on a
 // run (NaN) and infinite values are left out of its line; benchstat then
 // counts fewer samples for that unit. The file opens with a "Unit NAME
 // better=lower|higher" line for each metric with a known direction, and

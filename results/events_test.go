@@ -177,3 +177,14 @@ func FuzzReadEvents(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEventWriter(b *testing.B) {
+	ew := NewEventWriter(io.Discard)
+	a := sampleAttempts()[1]
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ew.Write(a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

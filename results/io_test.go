@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -256,4 +258,13 @@ func FuzzReadJSONL(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWriteJSONLNaNRate(t *testing.T) {
+	runs := sampleRuns()
+	runs[1].Setup.RatePerSec = math.NaN()
+	err := WriteJSONL(io.Discard, runs)
+	if err == nil || !strings.Contains(err.Error(), "run 1 (exhaust|") {
+		t.Errorf("error = %v, want one naming run 1", err)
+	}
 }

@@ -12,7 +12,9 @@ import (
 // WriteJSONL writes runs as JSON lines (runs.jsonl): one Run per line, in
 // the order given. The output is a pure function of the runs: map keys
 // are sorted, histograms list their non-empty buckets in order, and
-// WallNS is left out, so the same runs always give the same bytes.
+// WallNS is left out, so the same runs always give the same bytes. The
+// only floating-point field, Setup.RatePerSec, must be finite: JSON has
+// no NaN or infinity, so such a run is an error naming it.
 func WriteJSONL(w io.Writer, runs []Run) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
