@@ -82,7 +82,7 @@ type Arrival struct {
 	// Flow is the socket that needs a port.
 	Flow allocator.Flow
 	// Hold is how long the connection stays established before it
-	// closes, or Forever.
+	// closes, 0..MaxSample, or Forever.
 	Hold time.Duration
 	// Close is the side that closes first.
 	Close Close
@@ -93,7 +93,8 @@ type Arrival struct {
 // Workload yields connection attempts in non-decreasing time order.
 type Workload interface {
 	// Next returns the next attempt, or false when the workload has no
-	// more (a trace has ended; generators never end). After false, Err
+	// more (a trace has ended, or every closed-loop client holds a
+	// connection forever; open processes never end). After false, Err
 	// reports why, if it was an error.
 	Next() (Arrival, bool)
 	// Err returns the error that ended the workload early (a malformed
