@@ -143,6 +143,7 @@ func TestPoissonRate(t *testing.T) {
 			prev = a.At
 		}
 		got := float64(as[n-1].At) / n
+		t.Logf("rate %g: mean gap %.4g ns (want %.4g), P(gap > mean) %.4f (want %.4f)", rate, got, mean, float64(above)/n, 1/math.E)
 		within(t, "mean gap (ns)", got, mean, 6*mean/math.Sqrt(n))
 		within(t, "P(gap > mean)", float64(above)/n, 1/math.E, 6*0.5/math.Sqrt(n))
 	}
@@ -271,7 +272,9 @@ func TestZipf(t *testing.T) {
 	for _, s := range []float64{0.5, 1, 1.2} {
 		spec := Spec{Rate: 1000, Destinations: k, DestOrder: Zipf, ZipfS: s, Sources: 1}
 		counts := destCounts(t, spec, n)
-		if x, c := chiSquare(counts, zipfProbs(k, s)), critical(k-1); x > c {
+		x, c := chiSquare(counts, zipfProbs(k, s)), critical(k-1)
+		t.Logf("s=%g: chi-square %.1f, critical value %.1f (df %d, alpha 1e-6)", s, x, c, k-1)
+		if x > c {
 			t.Errorf("s=%g: chi-square %.1f above the critical value %.1f", s, x, c)
 		}
 		if x, c := chiSquare(counts, zipfProbs(k, s+0.05)), critical(k-1); x <= c {
