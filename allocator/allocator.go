@@ -110,8 +110,10 @@ type Allocator interface {
 }
 
 // Releaser is implemented by allocators that keep per-port state, such as
-// free lists. The caller reports with Release that port, previously
-// returned by Allocate for f, can be handed out again (after any TIME_WAIT).
+// free lists. The caller reports with Release that the socket to which
+// Allocate gave port for f has closed. As with a user-space port range
+// (HAProxy releases a port when it closes the socket), the port may still
+// be held in TIME_WAIT: the Checker keeps refusing it until that ends.
 type Releaser interface {
 	Release(now time.Duration, f Flow, port uint16)
 }

@@ -47,9 +47,11 @@ func fifoSpec() Spec {
 //	} while (ret != 0);
 //
 // Each bind is one probe. A port stays out of the ring while its
-// connection lives; Release puts it back at the tail (the simulator calls
-// it once any TIME_WAIT is over), so the port handed out next is the one
-// released longest ago. An empty ring fails without a probe.
+// connection lives; Release puts it back at the tail when the socket
+// closes (fd_delete calls port_range_release_port, src/fd.c), so the port
+// handed out next is the one released longest ago, and a port still in
+// TIME_WAIT when it comes round again fails its bind and goes back to the
+// tail. An empty ring fails without a probe.
 type fifoAlloc struct {
 	lo    uint16
 	ring  []uint16

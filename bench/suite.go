@@ -589,3 +589,32 @@ func (sc *Scenario) swept() []string {
 	}
 	return out
 }
+
+// WithSeeds returns the suite with its number of seeds set to n, its text
+// rewritten to say so (so that the copy kept with the results, and its
+// hash, describe what ran).
+func (s *Suite) WithSeeds(n int) (*Suite, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(s.Data, &doc); err != nil {
+		return nil, err
+	}
+	root := doc.Content[0]
+	set := false
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "seeds" {
+			root.Content[i+1].Value = strconv.Itoa(n)
+			root.Content[i+1].Tag = "!!int"
+			set = true
+		}
+	}
+	if !set {
+		root.Content = append(root.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Value: "seeds"},
+			&yaml.Node{Kind: yaml.ScalarNode, Value: strconv.Itoa(n), Tag: "!!int"})
+	}
+	data, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, s.File, s.Dir)
+}

@@ -580,6 +580,10 @@ func (s *state) closeConn(id int32) {
 	dst := c.dst
 	s.est--
 	dst.rec(c.port).lastClose = s.now
+	if s.rel != nil {
+		f := allocator.Flow{Path: c.path, Src: dst.src.addr, Dst: dst.dst}
+		s.rel.Release(time.Duration(s.now), f, c.port)
+	}
 	bind := c.path == allocator.Bind
 	if c.close == workload.ClientClose && c.path != allocator.UDP && s.cfg.Stack.TimeWait > 0 {
 		dst.tw.set(c.port)
@@ -590,19 +594,15 @@ func (s *state) closeConn(id int32) {
 		}
 		return
 	}
-	s.free(dst, c.port, bind, c.path)
+	s.free(dst, c.port, bind)
 }
 
 // free releases port from dst entirely.
-func (s *state) free(dst *dstTable, port uint16, bind bool, path allocator.Path) {
+func (s *state) free(dst *dstTable, port uint16, bind bool) {
 	dst.block.clear(port)
 	dst.src.used.dec(port)
 	if bind {
 		dst.src.bound.dec(port)
-	}
-	if s.rel != nil {
-		f := allocator.Flow{Path: path, Src: dst.src.addr, Dst: dst.dst}
-		s.rel.Release(time.Duration(s.now), f, port)
 	}
 }
 
@@ -625,11 +625,7 @@ func (s *state) expire(t timer) {
 	}
 	t.dst.tw.clear(t.port)
 	s.timewait--
-	path := allocator.Connect
-	if t.bind {
-		path = allocator.Bind
-	}
-	s.free(t.dst, t.port, t.bind, path)
+	s.free(t.dst, t.port, t.bind)
 }
 
 // mature makes a TIME_WAIT 4-tuple available for take-over.

@@ -367,3 +367,41 @@ func TestBirthdayRepeat(t *testing.T) {
 		t.Fatalf("mean first repeat %.1f, want %.1f ± 33", mean, want)
 	}
 }
+
+// TestFreeListReleaseAtClose checks the Releaser contract with HAProxy's
+// port ring (fifo): a port returns to the ring when its socket closes,
+// while TIME_WAIT still holds it, so a bind on it fails (one probe) and it
+// goes back to the tail until TIME_WAIT ends.
+func TestFreeListReleaseAtClose(t *testing.T) {
+	var script []workload.Arrival
+	for i := range 4 {
+		script = append(script, connectTo(time.Duration(i)*time.Second, dstA, 0, workload.ClientClose))
+	}
+	script = append(script,
+		connectTo(4*time.Second, dstA, workload.Forever, 0),  // all four in TIME_WAIT: 10 refused binds
+		connectTo(10*time.Second, dstA, workload.Forever, 0), // 7000's TIME_WAIT ended at 10 s
+	)
+	st := stack(7000, 7003, 10*time.Second)
+	st.Scope = allocator.Exclusive
+	var probes []int
+	cfg := Config{Allocator: "fifo", Stack: st, Script: script}
+	ok, ports, _ := outcomes(t, cfg)
+	cfg.OnAttempt = func(a results.Attempt) error { probes = append(probes, a.Probes); return nil }
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := []uint16{7000, 7001, 7002, 7003, 0}
+	for i, p := range want {
+		if ports[i] != p {
+			t.Fatalf("ports %v, want %v then a port at 10 s", ports, want)
+		}
+	}
+	if ok[4] || probes[4] != 10 {
+		t.Errorf("attempt at 4 s: ok %v after %d probes, want a failure after HAProxy's 10 binds", ok[4], probes[4])
+	}
+	// The ring now reads 7002, 7003, 7000, 7001 (ten refusals rotated it
+	// two and a half times); 7002 and 7003 are still in TIME_WAIT at 10 s.
+	if !ok[5] || ports[5] != 7000 || probes[5] != 3 {
+		t.Errorf("attempt at 10 s: port %d ok %v after %d probes, want 7000 after 3", ports[5], ok[5], probes[5])
+	}
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/portsim/portsim/allocator"
+	"github.com/portsim/portsim/bench"
+	"github.com/portsim/portsim/results/chart"
+)
+
+const listUsage = `
+Usage: portsim list [-json]
+
+Lists what portsim can simulate: every allocator (its summary, the source
+it models and the defaults of the stack it models), the workload kinds,
+the embedded suites and the charts.
+
+Examples:
+
+	portsim list
+	portsim list -json | jq '.allocators[].name'
+`
+
+type listJSON struct {
+	Allocators []allocJSON `json:"allocators"`
+	Workloads  workJSON    `json:"workloads"`
+	Settings   []nameDoc   `json:"settings"`
+	Suites     []nameDoc   `json:"suites"`
+	Charts     []nameDoc   `json:"charts"`
+}
+
+type allocJSON struct {
+	Name       string    `json:"name"`
+	Summary    string    `json:"summary"`
+	Source     string    `json:"source"`
+	Range      string    `json:"range"`
+	TimeWait   string    `json:"time_wait"`
+	Scope      string    `json:"scope"`
+	TWReuse    int       `json:"tw_reuse"`
+	Exhaustive bool      `json:"exhaustive"`
+	Params     []nameDoc `json:"params,omitempty"`
+}
+
+type nameDoc struct {
+	Name    string `json:"name"`
+	Doc     string `json:"doc"`
+	Default string `json:"default,omitempty"`
+}
+
+type workJSON struct {
+	Arrivals []string `json:"arrivals"`
+	Orders   []string `json:"dest_orders"`
+	Holds    []string `json:"holds"`
+	Closes   []string `json:"closes"`
+	Paths    []string `json:"paths"`
+}
+
+func listing() listJSON {
+	var l listJSON
+	for _, s := range allocator.Registry() {
+		a := allocJSON{
+			Name: s.Name, Summary: s.Summary, Source: s.Source,
+			Range: fmt.Sprintf("%d-%d", s.Profile.Range.Lo, s.Profile.Range.Hi), TimeWait: s.Profile.TimeWait.String(),
+			Scope: s.Profile.Scope.String(), TWReuse: s.Profile.TWReuse, Exhaustive: s.Exhaustive,
+		}
+		for _, p := range s.Params {
+			a.Params = append(a.Params, nameDoc{Name: p.Name, Doc: p.Doc, Default: p.Default})
+		}
+		l.Allocators = append(l.Allocators, a)
+	}
+	l.Workloads = workJSON{
+		Arrivals: []string{"constant", "poisson", "burst", "closed", "trace"},
+		Orders:   []string{"uniform", "zipf[:S]", "round-robin"},
+		Holds:    []string{"DURATION", "exp:MEAN", "lognormal:MEDIAN,SIGMA", "pareto:MIN,SHAPE", "uniform:LO,HI", "forever"},
+		Closes:   []string{"client", "server", "rst"},
+		Paths:    []string{"connect", "bind", "udp"},
+	}
+	for _, st := range bench.Settings() {
+		l.Settings = append(l.Settings, nameDoc{Name: st.Name, Doc: st.Usage})
+	}
+	for _, n := range bench.SuiteNames() {
+		doc := ""
+		if s, err := bench.Load(n); err == nil {
+			doc = oneLine(s.Description)
+		}
+		l.Suites = append(l.Suites, nameDoc{Name: n, Doc: doc})
+	}
+	for _, c := range chart.Charts() {
+		l.Charts = append(l.Charts, nameDoc{Name: c.Name, Doc: c.Caption})
+	}
+	l.Charts = append(l.Charts, nameDoc{Name: "errors-by-KEY", Doc: "failures against the value of label or parameter KEY, one bar group per series"})
+	return l
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func runList(_ context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlags("list", listUsage, stdout)
+	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("list: unexpected argument %q", fs.Arg(0))
+	}
+	l := listing()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(l)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALLOCATOR\tRANGE\tTIME_WAIT\tSCOPE\tSUMMARY")
+	for _, a := range l.Allocators {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Range, a.TimeWait, a.Scope, a.Summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout, "\nSources and parameters:")
+	for _, a := range l.Allocators {
+		fmt.Fprintf(stdout, "  %s: %s\n", a.Name, a.Source)
+		for _, p := range a.Params {
+			fmt.Fprintf(stdout, "      -param %s=%s  %s\n", p.Name, p.Default, p.Doc)
+		}
+	}
+	w := l.Workloads
+	fmt.Fprintf(stdout, "\nWorkloads:\n  arrivals:    %s\n  dest-order:  %s\n  hold:        %s\n  close:       %s\n  path:        %s\n",
+		strings.Join(w.Arrivals, ", "), strings.Join(w.Orders, ", "), strings.Join(w.Holds, ", "), strings.Join(w.Closes, ", "), strings.Join(w.Paths, ", "))
+	fmt.Fprintln(stdout, "\nSuites (portsim bench NAME):")
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, s := range l.Suites {
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Name, s.Doc)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout, "\nCharts:")
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, c := range l.Charts {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.Name, c.Doc)
+	}
+	return tw.Flush()
+}

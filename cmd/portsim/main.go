@@ -1,0 +1,171 @@
+// Command portsim simulates and benchmarks ephemeral (source) port
+// allocation: how operating systems and NAT gateways pick local ports,
+// how often those choices collide, how soon ports come back and when a
+// host runs out.
+//
+// Usage:
+//
+//	portsim <command> [flags] [arguments]
+//
+// Run `portsim help` for the commands and `portsim help <command>` (or
+// `portsim <command> -h`) for each one's flags and examples.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/portsim/portsim/internal/suggest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode prints err and returns the process exit status: 0 on success,
+// 2 for a usage error (bad flags, arguments or input files), 1 for a
+// failure while running.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "portsim: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "portsim: %v\n", err)
+	return 1
+}
+
+// usageError marks an error in what the user asked for, as opposed to a
+// failure while doing it.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// asUsage marks err as a usage error.
+func asUsage(err error) error {
+	if err == nil || errors.As(err, new(usageError)) {
+		return err
+	}
+	return usageError{err}
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"list", "list allocators, workload kinds, embedded suites and charts", runList},
+		{"run", "simulate one scenario with one or more allocators and print a table", runRun},
+		{"bench", "run a suite in parallel and write results, charts and a report", runBench},
+		{"capacity", "find the highest sustainable new-connection rate", runCapacity},
+		{"plot", "redraw the charts and report.md of a suite run from runs.jsonl", runPlot},
+		{"merge", "join the outputs of sharded suite runs into one result set", runMerge},
+		{"probe", "measure the live Linux kernel's port choices; -compare checks a model", runProbe},
+		{"help", "show help for portsim or one command", nil},
+	}
+}
+
+// run is portsim with its arguments, output streams and a context that is
+// cancelled on SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		writeHelp(stdout)
+		return nil
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			writeHelp(stdout)
+			return nil
+		}
+		return run(ctx, []string{rest[0], "-h"}, stdout, stderr)
+	}
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+		if c.name == name && c.run != nil {
+			return c.run(ctx, rest, stdout, stderr)
+		}
+	}
+	sort.Strings(names)
+	return usagef("unknown command %q%s; commands: %s (see `portsim help`)", name, suggest.Hint(name, names), strings.Join(names, ", "))
+}
+
+func writeHelp(w io.Writer) {
+	fmt.Fprint(w, `portsim simulates and benchmarks ephemeral (source) port allocation.
+
+Usage:
+
+	portsim <command> [flags] [arguments]
+
+Commands:
+
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "	%-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Examples:
+
+	portsim bench                                  # the standard suite, report in out/standard
+	portsim run -allocator linux -rate 500         # one backend above the 470/s knee
+	portsim capacity -allocator linux -tw-reuse 1  # highest sustainable rate with tcp_tw_reuse
+	portsim list                                   # what can be simulated
+
+Run 'portsim help <command>' for a command's flags and more examples.
+`)
+}
+
+// newFlags returns a flag set for a command that writes its usage to
+// stdout on -h and returns flag errors instead of exiting.
+func newFlags(name, usage string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, strings.TrimLeft(usage, "\n"))
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args, turning -h into flag.ErrHelp (after printing
+// the usage) and any other flag error into a usage error naming the
+// command.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return err
+		}
+		return usagef("%s: %v (see `portsim help %s`)", fs.Name(), err, fs.Name())
+	}
+	return nil
+}

@@ -1,0 +1,433 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portsim/portsim/allocator"
+	"github.com/portsim/portsim/bench"
+	"github.com/portsim/portsim/results"
+	"github.com/portsim/portsim/sim"
+)
+
+const runUsage = `
+Usage: portsim run [flags]
+
+Simulates one scenario with one or more allocators and prints a table per
+allocator: attempts, failures, probes per allocation, reuse interval and
+distance, and the DNS-OARC randomness score. Every setting that is not
+given takes the default of the allocator's modelled OS (range, TIME_WAIT,
+sharing scope, tcp_tw_reuse), so "-allocator linux,windows" compares two
+stacks as they ship.
+
+Examples:
+
+	# How many new connections per second to one backend? (knee: 28232/60s = 470/s)
+	portsim run -allocator linux -arrivals constant -rate 600 -hold 0s -tw-reuse 0 -duration 10m
+
+	# Does tcp_tw_reuse help? (it needs timestamps and, with 2, a loopback backend)
+	portsim run -allocator linux -rate 600 -tw-reuse 1 -duration 10m
+
+	# How many source IPs do I need for 2000/s?
+	portsim run -allocator linux -rate 2000 -sources 5 -tw-reuse 0 -duration 10m
+
+	# Compare allocators on 1000 Zipf-distributed destinations, keep the event log
+	portsim run -allocator linux,freebsd,openbsd,rfc6056-2 -destinations 1000 -dest-order zipf -rate 300 -events events.csv
+
+	# An allocator parameter (applies to every allocator that has it; NAME:KEY=VALUE for one)
+	portsim run -allocator random-window -param window=1000 -hold forever -attempts 56512 -range 9024-65535
+`
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// settingFlags registers one string flag per bench setting and returns a
+// function that lists the ones the user gave, in command-line order.
+func settingFlags(fs *flag.FlagSet) func(args []string) [][2]string {
+	for _, st := range bench.Settings() {
+		fs.String(st.Name, "", st.Usage)
+	}
+	return func(args []string) [][2]string {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		var out [][2]string
+		seen := map[string]bool{}
+		for _, a := range args {
+			name := strings.TrimLeft(a, "-")
+			name, _, _ = strings.Cut(name, "=")
+			if set[name] && !seen[name] {
+				if _, err := bench.LookupSetting(name); err == nil {
+					seen[name] = true
+					out = append(out, [2]string{name, fs.Lookup(name).Value.String()})
+				}
+			}
+		}
+		return out
+	}
+}
+
+// runOptions are what run and capacity share: the allocators, their
+// parameters and the settings given as flags.
+type runOptions struct {
+	allocs   []string
+	params   map[string]map[string]string // allocator -> params
+	settings [][2]string
+}
+
+// parseAllocs reads -allocator and -param values.
+func parseAllocs(list string, params []string) (runOptions, error) {
+	o := runOptions{params: map[string]map[string]string{}}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if _, err := allocator.Lookup(name); err != nil {
+			return o, usagef("flag -allocator: %v", err)
+		}
+		o.allocs = append(o.allocs, name)
+		o.params[name] = map[string]string{}
+	}
+	if len(o.allocs) == 0 {
+		return o, usagef("flag -allocator: expected one or more allocator names separated by commas (see `portsim list`)")
+	}
+	for _, p := range params {
+		kv, val, ok := strings.Cut(p, "=")
+		if !ok || kv == "" {
+			return o, usagef("flag -param %q: expected KEY=VALUE or ALLOCATOR:KEY=VALUE", p)
+		}
+		target, key, scoped := strings.Cut(kv, ":")
+		if !scoped {
+			key, target = kv, ""
+		}
+		matched := false
+		for _, a := range o.allocs {
+			spec, _ := allocator.Lookup(a)
+			if target != "" && target != a {
+				continue
+			}
+			has := false
+			for _, sp := range spec.Params {
+				has = has || sp.Name == key
+			}
+			if has || target == a {
+				o.params[a][key] = val
+				matched = true
+			}
+		}
+		if !matched {
+			var known []string
+			for _, a := range o.allocs {
+				spec, _ := allocator.Lookup(a)
+				for _, sp := range spec.Params {
+					known = append(known, a+":"+sp.Name)
+				}
+			}
+			if len(known) == 0 {
+				known = []string{"none"}
+			}
+			return o, usagef("flag -param %q: no allocator given takes a param %q (their params: %s)", p, key, strings.Join(known, ", "))
+		}
+	}
+	// Let the allocators check their params now, so the error names the flag.
+	for _, a := range o.allocs {
+		spec, _ := allocator.Lookup(a)
+		if _, err := spec.Build(allocator.Config{Range: spec.Profile.Range, Seed: 1, Params: o.params[a]}); err != nil {
+			return o, usagef("flag -param: %v", err)
+		}
+	}
+	return o, nil
+}
+
+// checkSettings applies the settings to each allocator's profile so that a
+// bad value is reported against its flag.
+func (o runOptions) checkSettings() error {
+	for _, a := range o.allocs {
+		spec, _ := allocator.Lookup(a)
+		st := bench.NewSetup(spec.Profile)
+		for _, kv := range o.settings {
+			set, _ := bench.LookupSetting(kv[0])
+			if err := set.Apply(&st, kv[1]); err != nil {
+				return usagef("flag -%v", err)
+			}
+		}
+		if err := st.Validate(); err != nil {
+			return usagef("with -allocator %s: %v", a, err)
+		}
+	}
+	return nil
+}
+
+// suite builds the one-scenario suite the flags describe.
+func (o runOptions) suite(seed uint64, seeds int, events bool) (*bench.Suite, error) {
+	var b strings.Builder
+	q := func(s string) string {
+		out, _ := yaml.Marshal(s)
+		return strings.TrimSpace(string(out))
+	}
+	fmt.Fprintf(&b, "name: run\nseed: %d\nseeds: %d\nallocators:\n", seed, seeds)
+	for _, a := range o.allocs {
+		fmt.Fprintf(&b, "  - name: %s\n", q(a))
+		if len(o.params[a]) > 0 {
+			b.WriteString("    params:\n")
+			for k, v := range o.params[a] {
+				fmt.Fprintf(&b, "      %s: %s\n", q(k), q(v))
+			}
+		}
+	}
+	fmt.Fprintf(&b, "charts: [probes-cdf, reuse-interval-cdf, occupancy, succ-diff, port-usage]\nscenarios:\n  - name: run\n    events: %v\n", events)
+	for _, kv := range o.settings {
+		fmt.Fprintf(&b, "    %s: %s\n", kv[0], q(kv[1]))
+	}
+	s, err := bench.Parse([]byte(b.String()), "flags", ".")
+	if err != nil {
+		return nil, usageError{err}
+	}
+	s.Description = "portsim run " + describeFlags(o)
+	return s, nil
+}
+
+func describeFlags(o runOptions) string {
+	parts := []string{"-allocator " + strings.Join(o.allocs, ",")}
+	for a, ps := range o.params {
+		for k, v := range ps {
+			parts = append(parts, fmt.Sprintf("-param %s:%s=%s", a, k, v))
+		}
+	}
+	for _, kv := range o.settings {
+		parts = append(parts, "-"+kv[0]+" "+kv[1])
+	}
+	return strings.Join(parts, " ")
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", runUsage, stdout)
+	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]` (see `portsim list`)")
+	var params stringList
+	fs.Var(&params, "param", "allocator parameter `KEY=VALUE` or ALLOCATOR:KEY=VALUE (repeatable)")
+	seed := fs.Uint64("seed", 1, "seed of the workload and allocator randomness")
+	seeds := fs.Int("seeds", 1, "replicates: runs per allocator with derived seeds, averaged in the table")
+	events := fs.String("events", "", "write the per-attempt event log CSV to `FILE` (FILE-ALLOCATOR.csv for several allocators)")
+	out := fs.String("o", "", "also write runs.jsonl, runs.csv, bench.txt, charts and report.md to `DIR`")
+	asJSON := fs.Bool("json", false, "print the runs as JSON instead of a table")
+	given := settingFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("run: unexpected argument %q (flags come before arguments; see `portsim help run`)", fs.Arg(0))
+	}
+	if *seeds < 1 || *seeds > 1000 {
+		return usagef("flag -seeds %d: expected 1 to 1000", *seeds)
+	}
+	o, err := parseAllocs(*alloc, params)
+	if err != nil {
+		return err
+	}
+	o.settings = given(args)
+	if err := o.checkSettings(); err != nil {
+		return err
+	}
+	s, err := o.suite(*seed, *seeds, false)
+	if err != nil {
+		return err
+	}
+	if err := checkBudget(s, budgetFlagDefault); err != nil {
+		return err
+	}
+	start := time.Now()
+	var runs []results.Run
+	if *out != "" && *events == "" {
+		oc, err := bench.Run(ctx, s, bench.Options{Out: *out, Start: start})
+		if err != nil {
+			return err
+		}
+		runs = oc.Runs
+	} else {
+		if runs, err = runUnits(ctx, s, *events); err != nil {
+			return err
+		}
+		if *out != "" {
+			if err := os.MkdirAll(*out, 0o755); err != nil {
+				return fmt.Errorf("flag -o: %w", err)
+			}
+			if _, err := bench.WriteOutputs(*out, s, runs, nil, "", start); err != nil {
+				return err
+			}
+		}
+	}
+	wall := time.Since(start)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(runs); err != nil {
+			return err
+		}
+	} else {
+		printRunTable(stdout, s, runs)
+	}
+	var attempts int64
+	for _, r := range runs {
+		attempts += r.Attempts
+	}
+	fmt.Fprintf(stderr, "simulated %d attempts in %.2fs of wall time (%.3g attempts/s)\n", attempts, wall.Seconds(), float64(attempts)/wall.Seconds())
+	if *out != "" {
+		fmt.Fprintf(stderr, "report: %s\n", filepath.Join(*out, bench.ReportFile))
+	}
+	return nil
+}
+
+// runUnits runs every unit of s in parallel and returns the runs in suite
+// order, writing event logs when eventsPath is set.
+func runUnits(ctx context.Context, s *bench.Suite, eventsPath string) ([]results.Run, error) {
+	units, err := s.Units()
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]results.Run, len(units))
+	errs := make([]error, len(units))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, u := range units {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cfg, err := u.Cell.Config(u.Replicate)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			var flush func() error
+			if eventsPath != "" {
+				path := eventsPath
+				if len(units) > 1 {
+					ext := filepath.Ext(path)
+					path = strings.TrimSuffix(path, ext) + "-" + u.Cell.Alloc.Label()
+					if s.Seeds > 1 {
+						path += "-" + strconv.Itoa(u.Replicate)
+					}
+					path += ext
+				}
+				f, err := os.Create(path)
+				if err != nil {
+					errs[i] = fmt.Errorf("flag -events: %w", err)
+					return
+				}
+				defer f.Close()
+				ew := results.NewEventWriter(f)
+				cfg.OnAttempt = ew.Write
+				flush = func() error {
+					if err := ew.Flush(); err != nil {
+						return err
+					}
+					return f.Close()
+				}
+			}
+			r, err := sim.Run(ctx, cfg)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if flush != nil {
+				if err := flush(); err != nil {
+					errs[i] = fmt.Errorf("flag -events: %w", err)
+					return
+				}
+			}
+			u.Cell.Identify(&r, u.Replicate)
+			runs[i] = r
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return runs, nil
+}
+
+// printRunTable prints the setup of each allocator and one row per
+// allocator, averaged over seeds.
+func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run) {
+	groups := results.Summarize(runs, func(r *results.Run) string {
+		return bench.AllocRef{Name: r.Allocator, Params: r.Params}.Label()
+	})
+	for _, g := range groups {
+		fmt.Fprintf(w, "%s: %s\n", g.Key, describeSetup(g.First))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "allocator\tattempts\tfailures\tfail %\tprobes mean\tp99\tmax\treuse p1 (s)\treuse p50 (s)\tdist min\tdist mean\tDNS-OARC\t")
+	for _, g := range groups {
+		v := map[string]float64{}
+		for _, st := range g.Stats {
+			v[st.Metric] = st.Mean
+		}
+		oarc := v["oarc_score"]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Key,
+			num(v["attempts"], 0), num(v["failures"], 0), num(100*v["failure_fraction"], 2),
+			num(v["probes_mean"], 1), num(v["probes_p99"], 0), num(v["probes_max"], 0),
+			num(v["reuse_interval_p1_s"], 3), num(v["reuse_interval_p50_s"], 3),
+			num(v["reuse_distance_min"], 0), num(v["reuse_distance_mean"], 0),
+			num(oarc, 0)+" "+results.OARCClass(oarc))
+	}
+	tw.Flush()
+	if s.Seeds > 1 {
+		fmt.Fprintf(w, "\nmeans over %d seeds\n", s.Seeds)
+	}
+}
+
+func describeSetup(r *results.Run) string {
+	su := r.Setup
+	knee := su.KneeRate()
+	rate := ""
+	if su.RatePerSec > 0 {
+		rate = fmt.Sprintf(" %g/s", su.RatePerSec)
+	}
+	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; %s%s to %d destination(s) from %d source(s), hold %s, close %s, %s; %v simulated; knee %s/s per destination",
+		su.Range, su.Ports, time.Duration(su.TimeWaitNS), su.Scope, su.TWReuse, su.Arrivals, rate, su.Destinations, su.Sources,
+		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1))
+}
+
+func num(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	if math.IsInf(v, 1) {
+		return "inf"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// budgetFlagDefault is the memory budget of a run when -max-memory is not
+// given.
+const budgetFlagDefault = bench.DefaultMemoryBudget
+
+// checkBudget refuses a suite whose runs would need more than budget
+// bytes each.
+func checkBudget(s *bench.Suite, budget float64) error {
+	if err := s.CheckMemory(budget); err != nil {
+		return usageError{err}
+	}
+	return nil
+}

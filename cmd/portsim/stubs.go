@@ -1,0 +1,15 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+func runCapacity(context.Context, []string, io.Writer, io.Writer) error {
+	return errors.New("capacity: not available yet")
+}
+
+func runProbe(context.Context, []string, io.Writer, io.Writer) error {
+	return errors.New("probe: not available yet")
+}
