@@ -134,6 +134,16 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 		}
 		var missing []string
 		for _, name := range sc.Charts {
+			if ac, ok := attemptChart(name); ok {
+				refs, written, miss, err := attemptCharts(out, sc, sruns, ac)
+				if err != nil {
+					return files, err
+				}
+				files = append(files, written...)
+				sec.Charts = append(sec.Charts, refs...)
+				missing = append(missing, miss...)
+				continue
+			}
 			c, err := chart.Lookup(name)
 			if err != nil {
 				return files, err
@@ -159,6 +169,44 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 		return files, fmt.Errorf("writing report: %w", err)
 	}
 	return append(files, ReportFile), nil
+}
+
+// attemptCharts draws an event-log chart for the first replicate of every
+// cell of a scenario.
+func attemptCharts(out string, sc *Scenario, runs []results.Run, ac chart.AttemptChart) (refs []results.ChartRef, files, missing []string, err error) {
+	for i := range runs {
+		r := &runs[i]
+		if r.Replicate != 0 {
+			continue
+		}
+		label := AllocRef{Name: r.Allocator, Params: r.Params}.Label()
+		ev := eventsFile(sc.Name, r.Labels, label, 0)
+		f, err := os.Open(filepath.Join(out, ev))
+		if err != nil {
+			missing = append(missing, fmt.Sprintf("%s for %s (no event log %s)", ac.Name, label, ev))
+			continue
+		}
+		attempts, err := results.ReadEvents(f, filepath.Join(out, ev))
+		f.Close()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		base := strings.TrimSuffix(filepath.Base(ev), ".csv") + "-" + ac.Name
+		if err := ac.Render(attempts, filepath.Join(out, ChartsDir), base); err != nil {
+			if errors.Is(err, chart.ErrNoData) {
+				missing = append(missing, fmt.Sprintf("%s for %s (%v)", ac.Name, label, err))
+				continue
+			}
+			return nil, nil, nil, err
+		}
+		files = append(files, filepath.Join(ChartsDir, base+".png"), filepath.Join(ChartsDir, base+".svg"))
+		caption := ac.Caption
+		if l := formatLabels(r.Labels); l != "" {
+			label += " at " + l
+		}
+		refs = append(refs, results.ChartRef{Path: ChartsDir + "/" + base + ".png", Caption: label + ": " + caption})
+	}
+	return refs, files, missing, nil
 }
 
 func labelHeader(sc *Scenario) string {

@@ -275,11 +275,16 @@ func runUnit(ctx context.Context, u Unit, out, cellsDir string) (*cellFile, erro
 // eventsName is the event-log file of a run, relative to the output
 // directory.
 func eventsName(c *Cell, r int) string {
-	name := c.Scenario.Name
-	if l := formatLabels(c.Labels); l != "" {
+	return eventsFile(c.Scenario.Name, c.Labels, c.Alloc.Label(), r)
+}
+
+// eventsFile names the event log of replicate r of a scenario's cell.
+func eventsFile(scenario string, labels map[string]string, alloc string, r int) string {
+	name := scenario
+	if l := formatLabels(labels); l != "" {
 		name += "_" + l
 	}
-	name += "_" + c.Alloc.Label() + "_" + fmt.Sprint(r)
+	name += "_" + alloc + "_" + fmt.Sprint(r)
 	clean := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '=':

@@ -30,6 +30,9 @@ type Setup struct {
 	Attempts int64
 	// SampleEvery is the occupancy sampling step (100ms).
 	SampleEvery time.Duration
+	// Prefill is the share of ports held from the start by background
+	// connections (see sim.Config.Prefill; default 0).
+	Prefill float64
 	// Dir is the directory relative paths (traces) are resolved against.
 	Dir string
 }
@@ -236,6 +239,14 @@ func Settings() []Setting {
 			s.Attempts = n
 			return nil
 		}},
+		{"prefill", "share of each pair's ports held from the start by connections that never close, chosen at random, in [0, 1) (default 0)", true, func(s *Setup, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || !(f >= 0 && f < 1) {
+				return fmt.Errorf("%q: expected a fraction >= 0 and < 1, e.g. 0.99", v)
+			}
+			s.Prefill = f
+			return nil
+		}},
 		{"sample", "occupancy sampling step (default 100ms)", true, func(s *Setup, v string) error {
 			d, err := parseDuration(v, false)
 			s.SampleEvery = d
@@ -302,6 +313,7 @@ func (s *Setup) Config(alloc string, params map[string]string, allocSeed, seed u
 		Duration:    s.Duration,
 		MaxAttempts: s.Attempts,
 		SampleEvery: s.SampleEvery,
+		Prefill:     s.Prefill,
 	}
 }
 

@@ -452,6 +452,9 @@ func (p parser) charts(n *yaml.Node) ([]string, error) {
 		return nil, err
 	}
 	for _, c := range names {
+		if _, isAttempt := attemptChart(c); isAttempt {
+			continue
+		}
 		if _, err := chart.Lookup(c); err != nil {
 			return nil, p.errf(n, "charts: %v", err)
 		}
@@ -521,6 +524,16 @@ func (p parser) published(n *yaml.Node) ([]Published, error) {
 	return out, nil
 }
 
+// attemptChart returns the chart drawn from event logs called name.
+func attemptChart(name string) (chart.AttemptChart, bool) {
+	for _, c := range chart.AttemptCharts() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return chart.AttemptChart{}, false
+}
+
 // product expands swept values into every combination, keys in order.
 func product(order []string, vals map[string][]string) []map[string]string {
 	out := []map[string]string{nil}
@@ -559,6 +572,11 @@ func (s *Suite) check() error {
 		}
 		if len(sc.Charts) == 0 {
 			sc.Charts = s.Charts
+		}
+		for _, c := range sc.Charts {
+			if _, isAttempt := attemptChart(c); isAttempt && !sc.Events {
+				return fmt.Errorf("%s:%d: scenario %q: chart %s is drawn from event logs; set events: true", s.File, sc.Line, sc.Name, c)
+			}
 		}
 		swept := sc.swept()
 		if sc.X == "" && len(swept) > 0 {

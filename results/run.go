@@ -128,6 +128,9 @@ type Setup struct {
 	RatePerSec float64 `json:"rate_per_sec"`
 	// Hold describes the hold-time distribution.
 	Hold string `json:"hold"`
+	// Prefill is the share of ports held from the start by background
+	// connections (0 for none).
+	Prefill float64 `json:"prefill,omitempty"`
 }
 
 // FailureFraction returns Failures / Attempts, or 0 with no attempts.

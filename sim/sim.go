@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -132,6 +133,15 @@ type Config struct {
 	// stored series thins itself to at most results.SeriesMax points.
 	SampleEvery time.Duration
 
+	// Prefill, in [0, 1), is the fraction of the usable ports that
+	// background connections hold from the start and never release, chosen
+	// uniformly at random (from Seed): for each (source, destination) in a
+	// 4-tuple stack's connect(), for each source otherwise. It models a
+	// spatially random occupancy, such as a NAT pool shared with other
+	// subscribers. The background connections are not counted as
+	// established in the occupancy series.
+	Prefill float64
+
 	// OnAttempt, when not nil, is called after every attempt in order,
 	// e.g. to write the per-attempt event log. It must not retain a.
 	OnAttempt func(a results.Attempt) error
@@ -200,6 +210,7 @@ type state struct {
 	scriptPos   int
 
 	est, timewait int64 // connections established, 4-tuples in TIME_WAIT
+	fillRNG       *rand.Rand
 	res           results.Run
 }
 
@@ -246,6 +257,9 @@ func newState(cfg Config) (*state, error) {
 	}
 	if cfg.SampleEvery < 0 {
 		return nil, fmt.Errorf("sim: sample step %v is negative", cfg.SampleEvery)
+	}
+	if !(cfg.Prefill >= 0 && cfg.Prefill < 1) {
+		return nil, fmt.Errorf("sim: prefill %v: expected a fraction of the ports in [0, 1)", cfg.Prefill)
 	}
 	s.until = math.MaxInt64
 	if cfg.Duration > 0 {
@@ -295,6 +309,7 @@ func (s *state) setup() results.Setup {
 		TWReuse:        st.TWReuse,
 		TWReuseDelayNS: int64(st.TWReuseDelay),
 		Timestamps:     st.Timestamps,
+		Prefill:        cfg.Prefill,
 	}
 	if cfg.Script != nil {
 		su.Arrivals = "script"
@@ -350,6 +365,9 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 		src.used.init()
 		src.bound.init()
 		s.srcs[sk] = src
+		if !(f.Path == allocator.Connect && s.cfg.Stack.Scope == allocator.FourTuple) {
+			s.prefill(func(p uint16) { src.used.inc(p) })
+		}
 	}
 	dk := dstKey{src, f.Dst}
 	dst := s.dsts[dk]
@@ -362,9 +380,37 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 			(st.TWReuse == 1 || (st.TWReuse == 2 && isLoopback(f.Dst.Addr())))
 		s.dsts[dk] = dst
 		s.noteCell(f)
+		if f.Path == allocator.Connect && s.cfg.Stack.Scope == allocator.FourTuple {
+			s.prefill(func(p uint16) { dst.block.set(p); src.used.inc(p) })
+		}
 	}
 	s.lastKey, s.lastDst = dk, dst
 	return src, dst
+}
+
+// prefill holds a random Config.Prefill share of the usable ports by
+// calling hold on each, drawing from a stream of the workload seed that
+// advances with every table filled.
+func (s *state) prefill(hold func(uint16)) {
+	if s.cfg.Prefill == 0 {
+		return
+	}
+	if s.fillRNG == nil {
+		s.fillRNG = rand.New(rand.NewPCG(s.cfg.Seed, 0x70726566696c6c)) // "prefill"
+	}
+	r := s.cfg.Stack.Range
+	var usable []uint16
+	for p := int(r.Lo); p <= int(r.Hi); p++ {
+		if !r.IsReserved(uint16(p)) {
+			usable = append(usable, uint16(p))
+		}
+	}
+	k := int(math.Round(s.cfg.Prefill * float64(len(usable))))
+	for i := range k { // partial Fisher-Yates: the first k of a random order
+		j := i + s.fillRNG.IntN(len(usable)-i)
+		usable[i], usable[j] = usable[j], usable[i]
+		hold(usable[i])
+	}
 }
 
 // isLoopback follows tcp_twsk_unique's loopback test: 127.0.0.0/8, ::1 and

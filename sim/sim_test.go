@@ -405,3 +405,34 @@ func TestFreeListReleaseAtClose(t *testing.T) {
 		t.Errorf("attempt at 10 s: port %d ok %v after %d probes, want 7000 after 3", ports[5], ok[5], probes[5])
 	}
 }
+
+// TestPrefill checks spatially random occupancy: the netfilter search of
+// at most 248 probes fails about p^248 of the time (figures.md T5), and
+// exactly the prefilled share of a small range is held.
+func TestPrefill(t *testing.T) {
+	var script []workload.Arrival
+	for i := range 20 {
+		script = append(script, connectTo(time.Duration(i), dstA, workload.Forever, 0))
+	}
+	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7099, time.Minute), Script: script, Prefill: 0.9})
+	if r.Successes != 10 || r.Failures != 10 {
+		t.Fatalf("prefill 0.9 of 100 ports: %d successes, %d failures; want 10 and 10", r.Successes, r.Failures)
+	}
+	// 99 % occupied: p^248 = 0.083. Attempts close at once (RST) so the
+	// occupancy stays at the prefilled 99 %.
+	script = script[:0]
+	for i := range 20000 {
+		a := connectTo(time.Duration(i)*time.Millisecond, dstA, 0, workload.RST)
+		script = append(script, a)
+	}
+	st := stack(1024, 65535, time.Minute)
+	_, _, r = outcomes(t, Config{Allocator: "netfilter", Params: map[string]string{"random": "true"}, Stack: st, Script: script, Prefill: 0.99})
+	want := math.Pow(0.99, 248)
+	sd := math.Sqrt(want * (1 - want) / float64(r.Attempts))
+	if got := r.FailureFraction(); math.Abs(got-want) > 6*sd {
+		t.Fatalf("netfilter at 99%% random occupancy: failure fraction %.4f, want %.4f ± %.4f", got, want, 6*sd)
+	}
+	if _, err := Run(context.Background(), Config{Allocator: "linux", Stack: st, Script: script, Prefill: 1}); err == nil {
+		t.Error("prefill 1 accepted")
+	}
+}
