@@ -9,7 +9,3 @@ import (
 func runCapacity(context.Context, []string, io.Writer, io.Writer) error {
 	return errors.New("capacity: not available yet")
 }
-
-func runProbe(context.Context, []string, io.Writer, io.Writer) error {
-	return errors.New("probe: not available yet")
-}
