@@ -63,7 +63,7 @@ func (h *closeHeap) pop() closeEvent {
 // ring buffer replaces a priority queue.
 type timer struct {
 	at   int64
-	dst  *dstTable
+	dst  int32 // index in state.dstList
 	port uint16
 	bind bool // the TIME_WAIT socket was bound explicitly
 }

@@ -190,6 +190,7 @@ type state struct {
 
 	srcs     map[srcKey]*srcTable
 	dsts     map[dstKey]*dstTable
+	dstList  []*dstTable // by dstTable.id
 	lastKey  dstKey
 	lastDst  *dstTable
 	cellSeen []int32
@@ -208,6 +209,11 @@ type state struct {
 	nextSample  int64
 	sampleStep  int64
 	scriptPos   int
+
+	// trackUsed says whether any flow needs the local-port test (an
+	// exclusive stack, bind(0) or UDP); without one, srcTable.used is
+	// never read and is not kept. binds says whether any flow binds.
+	trackUsed, binds bool
 
 	est, timewait int64 // connections established, 4-tuples in TIME_WAIT
 	fillRNG       *rand.Rand
@@ -280,6 +286,16 @@ func newState(cfg Config) (*state, error) {
 		}
 	}
 	s.chk = checker{s: s, reserved: &s.reserved}
+	paths := map[allocator.Path]bool{}
+	if cfg.Script != nil {
+		for _, a := range cfg.Script {
+			paths[a.Flow.Path] = true
+		}
+	} else {
+		paths[cfg.Workload.Path] = true
+	}
+	s.binds = paths[allocator.Bind]
+	s.trackUsed = cfg.Stack.Scope == allocator.Exclusive || s.binds || paths[allocator.UDP]
 
 	s.res = results.Run{
 		Allocator:      cfg.Allocator,
@@ -372,7 +388,8 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 	dk := dstKey{src, f.Dst}
 	dst := s.dsts[dk]
 	if dst == nil {
-		dst = &dstTable{src: src, dst: f.Dst}
+		dst = &dstTable{src: src, dst: f.Dst, id: int32(len(s.dstList))}
+		s.dstList = append(s.dstList, dst)
 		dst.block.init()
 		dst.tw.init()
 		st := s.cfg.Stack
@@ -381,7 +398,12 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 		s.dsts[dk] = dst
 		s.noteCell(f)
 		if f.Path == allocator.Connect && s.cfg.Stack.Scope == allocator.FourTuple {
-			s.prefill(func(p uint16) { dst.block.set(p); src.used.inc(p) })
+			s.prefill(func(p uint16) {
+				dst.block.set(p)
+				if s.trackUsed {
+					src.used.inc(p)
+				}
+			})
 		}
 	}
 	s.lastKey, s.lastDst = dk, dst
@@ -583,10 +605,14 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 		dst.tw.clear(port)
 		s.timewait--
 		s.res.TWTakeovers++
-		src.used.dec(port) // the TIME_WAIT socket is gone
+		if s.trackUsed {
+			src.used.dec(port) // the TIME_WAIT socket is gone
+		}
 	}
 	dst.block.set(port)
-	src.used.inc(port)
+	if s.trackUsed {
+		src.used.inc(port)
+	}
 	bind := a.Flow.Path == allocator.Bind
 	if bind {
 		src.bound.inc(port)
@@ -634,9 +660,9 @@ func (s *state) closeConn(id int32) {
 	if c.close == workload.ClientClose && c.path != allocator.UDP && s.cfg.Stack.TimeWait > 0 {
 		dst.tw.set(c.port)
 		s.timewait++
-		s.tws.push(timer{at: s.now + int64(s.cfg.Stack.TimeWait), dst: dst, port: c.port, bind: bind})
+		s.tws.push(timer{at: s.now + int64(s.cfg.Stack.TimeWait), dst: dst.id, port: c.port, bind: bind})
 		if dst.reuse && !bind {
-			s.matures.push(timer{at: s.now + int64(s.cfg.Stack.TWReuseDelay), dst: dst, port: c.port})
+			s.matures.push(timer{at: s.now + int64(s.cfg.Stack.TWReuseDelay), dst: dst.id, port: c.port})
 		}
 		return
 	}
@@ -646,7 +672,9 @@ func (s *state) closeConn(id int32) {
 // free releases port from dst entirely.
 func (s *state) free(dst *dstTable, port uint16, bind bool) {
 	dst.block.clear(port)
-	dst.src.used.dec(port)
+	if s.trackUsed {
+		dst.src.used.dec(port)
+	}
 	if bind {
 		dst.src.bound.dec(port)
 	}
@@ -658,10 +686,11 @@ func (s *state) free(dst *dstTable, port uint16, bind bool) {
 // Without tcp_tw_reuse nothing takes a TIME_WAIT over, so every timer is
 // live.
 func (s *state) live(t timer, length time.Duration) bool {
-	if !t.dst.reuse {
+	d := s.dstList[t.dst]
+	if !d.reuse {
 		return true
 	}
-	return t.dst.tw.has(t.port) && t.dst.rec(t.port).lastClose == t.at-int64(length)
+	return d.tw.has(t.port) && d.rec(t.port).lastClose == t.at-int64(length)
 }
 
 // expire ends a TIME_WAIT.
@@ -669,9 +698,10 @@ func (s *state) expire(t timer) {
 	if !s.live(t, s.cfg.Stack.TimeWait) {
 		return
 	}
-	t.dst.tw.clear(t.port)
+	d := s.dstList[t.dst]
+	d.tw.clear(t.port)
 	s.timewait--
-	s.free(t.dst, t.port, t.bind)
+	s.free(d, t.port, t.bind)
 }
 
 // mature makes a TIME_WAIT 4-tuple available for take-over.
@@ -679,7 +709,7 @@ func (s *state) mature(t timer) {
 	if !s.live(t, s.cfg.Stack.TWReuseDelay) {
 		return
 	}
-	t.dst.block.clear(t.port)
+	s.dstList[t.dst].block.clear(t.port)
 }
 
 // result finishes the run's result: the loop records probes only by

@@ -24,6 +24,7 @@ type srcTable struct {
 type dstTable struct {
 	src *srcTable
 	dst netip.AddrPort
+	id  int32 // index in state.dstList
 	// block holds ports whose 4-tuple a new connection may not use; tw
 	// holds ports whose 4-tuple is in TIME_WAIT. With tcp_tw_reuse in
 	// force (reuse), a TIME_WAIT port leaves block once it is old enough to
@@ -83,7 +84,10 @@ func (c *checker) setFlow(f allocator.Flow, src *srcTable, dst *dstTable) {
 	c.cur, c.curSrc, c.curDst = f, src, dst
 	c.fourTup = f.Path == allocator.Connect && c.s.cfg.Stack.Scope == allocator.FourTuple
 	if c.fourTup {
-		c.primary, c.second = &dst.block, &src.bound.nz
+		c.primary, c.second = &dst.block, nil
+		if c.s.binds {
+			c.second = &src.bound.nz
+		}
 	} else {
 		c.primary, c.second = &src.used.nz, nil
 	}

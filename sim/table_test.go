@@ -41,6 +41,7 @@ func TestScanFreeMatchesFree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.binds, s.trackUsed = true, true // this test fills the bound and used sets itself
 		f := allocator.Flow{Path: allocator.Connect, Src: src1, Dst: dstA}
 		if rng.IntN(4) == 0 {
 			f.Path = allocator.Bind
