@@ -124,11 +124,24 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 			rep.Sections = append(rep.Sections, sec)
 			continue
 		}
-		sec.Tables = append(sec.Tables, results.Table{
-			KeyHeader: "allocator" + labelHeader(sc),
-			Metrics:   tableMetrics,
-			Rows:      results.Summarize(sruns, func(r *results.Run) string { return rowKey(sc, r) }),
-		})
+		metrics := sc.Metrics
+		if sc.X == "" {
+			if len(metrics) == 0 {
+				metrics = tableMetrics
+			}
+			sec.Tables = append(sec.Tables, results.Table{
+				KeyHeader: "allocator" + labelHeader(sc),
+				Metrics:   metrics,
+				Rows:      results.Summarize(sruns, func(r *results.Run) string { return rowKey(sc, r) }),
+			})
+		} else {
+			if len(metrics) == 0 {
+				metrics = []string{"failure_fraction", "probes_mean"}
+			}
+			for _, name := range metrics {
+				sec.Text += "\n\n" + pivotTable(sc, sruns, name)
+			}
+		}
 		if pt := publishedTable(sc, sruns); pt != "" {
 			sec.Text += "\n\n" + pt
 		}
@@ -207,6 +220,56 @@ func attemptCharts(out string, sc *Scenario, runs []results.Run, ac chart.Attemp
 		refs = append(refs, results.ChartRef{Path: ChartsDir + "/" + base + ".png", Caption: label + ": " + caption})
 	}
 	return refs, files, missing, nil
+}
+
+// pivotTable lays out one metric of a swept scenario: a row per allocator
+// (and other swept settings), a column per value of the x setting, each
+// cell the mean over seeds ± its 95 % confidence half-width.
+func pivotTable(sc *Scenario, runs []results.Run, metric string) string {
+	m, _ := results.LookupMetric(metric)
+	var cols []string
+	rowKeyOf := func(r *results.Run) string {
+		k := AllocRef{Name: r.Allocator, Params: r.Params}.Label()
+		for _, key := range sc.swept() {
+			if key != sc.X {
+				k += " " + key + "=" + r.Labels[key]
+			}
+		}
+		return k
+	}
+	var rows []string
+	cells := map[string]map[string][]float64{}
+	for i := range runs {
+		r := &runs[i]
+		row, col := rowKeyOf(r), r.Labels[sc.X]
+		if !slices.Contains(cols, col) {
+			cols = append(cols, col)
+		}
+		if cells[row] == nil {
+			cells[row] = map[string][]float64{}
+			rows = append(rows, row)
+		}
+		cells[row][col] = append(cells[row][col], m.Value(r))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s), mean over seeds ± 95 %% CI, by %s:\n\n| allocator |", m.Doc, m.Unit, sc.X)
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s=%s |", sc.X, c)
+	}
+	b.WriteString("\n|---|")
+	for range cols {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, row := range rows {
+		fmt.Fprintf(&b, "| %s |", row)
+		for _, c := range cols {
+			st := results.MeanCI95(cells[row][c])
+			fmt.Fprintf(&b, " %s |", results.FormatMeanCI(st.Mean, st.CI95))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 func labelHeader(sc *Scenario) string {

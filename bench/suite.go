@@ -21,6 +21,7 @@ import (
 
 	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/internal/suggest"
+	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/results/chart"
 )
 
@@ -101,6 +102,11 @@ type Scenario struct {
 	X string
 	// Events writes the per-attempt event log of every run.
 	Events bool
+	// Metrics name the metrics of the scenario's summary tables (default:
+	// failure fraction, mean and 99th-percentile probes, reuse interval
+	// p1, reuse distance minimum, DNS-OARC score). A swept scenario gets one
+	// table per metric, allocators by sweep values.
+	Metrics []string
 	// Published lists published figures this scenario reproduces.
 	Published []Published
 	Line      int
@@ -256,7 +262,7 @@ func kindName(n *yaml.Node) string {
 
 var (
 	suiteKeys    = []string{"name", "description", "seed", "seeds", "allocators", "charts", "scenarios"}
-	scenarioKeys = []string{"name", "description", "allocators", "charts", "x", "events", "published"}
+	scenarioKeys = []string{"name", "description", "allocators", "charts", "x", "events", "metrics", "published"}
 )
 
 func (p parser) suite(n *yaml.Node, s *Suite) error {
@@ -345,6 +351,14 @@ func (p parser) scenario(n *yaml.Node, sc *Scenario) error {
 			}
 		case "published":
 			sc.Published, err = p.published(v)
+		case "metrics":
+			if sc.Metrics, err = p.scalars(v, key); err == nil {
+				for _, m := range sc.Metrics {
+					if _, ok := results.LookupMetric(m); !ok {
+						return p.errf(v, "metrics: unknown metric %q%s", m, suggest.Hint(m, metricNames()))
+					}
+				}
+			}
 		default:
 			if !slices.Contains(settingNames, key) {
 				return p.errf(k, "scenario %q: unknown key %q%s; expected one of %s, or a setting (%s)", sc.Name, key,
@@ -478,7 +492,11 @@ func (p parser) published(n *yaml.Node) ([]Published, error) {
 			case "source":
 				pb.Source, err = p.scalar(v, key)
 			case "metric":
-				pb.Metric, err = p.scalar(v, key)
+				if pb.Metric, err = p.scalar(v, key); err == nil {
+					if _, ok := results.LookupMetric(pb.Metric); !ok {
+						return p.errf(v, "metric: unknown metric %q%s", pb.Metric, suggest.Hint(pb.Metric, metricNames()))
+					}
+				}
 			case "allocator":
 				pb.Allocator, err = p.scalar(v, key)
 			case "cmd":
@@ -522,6 +540,14 @@ func (p parser) published(n *yaml.Node) ([]Published, error) {
 		out = append(out, pb)
 	}
 	return out, nil
+}
+
+func metricNames() []string {
+	var out []string
+	for _, m := range results.Metrics() {
+		out = append(out, m.Name)
+	}
+	return out
 }
 
 // attemptChart returns the chart drawn from event logs called name.

@@ -12,6 +12,9 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
+// maxBarLabels is the most series whose bars carry their value as text.
+const maxBarLabels = 6
+
 // ErrorsByLabel returns the chart "errors-by-KEY": a bar chart of the
 // mean number of failed allocations over seeds against the value of the
 // label KEY (or, for runs without such a label, the allocator parameter
@@ -91,7 +94,9 @@ func drawErrorsByLabel(runs []results.Run, key string) (*plot.Plot, error) {
 			texts = append(texts, fmt4(mean))
 			top = max(top, mean)
 		}
-		if len(lbl) > 0 {
+		// Value labels on the bars are readable for a few series only;
+		// beyond maxBarLabels they overlap, and the axis must do.
+		if len(lbl) > 0 && len(all) <= maxBarLabels {
 			l, err := plotter.NewLabels(plotter.XYLabels{XYs: lbl, Labels: texts})
 			if err != nil {
 				return nil, err
