@@ -44,9 +44,15 @@ func (s *Setup) EstimateMemory() float64 {
 		live = float64(w.Clients)
 	}
 	live = math.Min(math.Min(live, attempts), dests*ports)
-	// Per pair: its table (bitsets allocated in 4096-port chunks, 1 KiB each
-	// for the two of them) and the port history (16 bytes a port, in pages).
-	perPair := 2048.0 + math.Min(ports, math.Max(attempts/dests, 1))*(16+0.5)
+	// Per pair: a small table (sorted ports and history, about 24 bytes a
+	// port) until it has used 256 ports, then a dense one: bitsets in
+	// 512-byte chunks (up to 16 of them per set) and the history in 4 KiB
+	// pages of 256 ports.
+	used := math.Min(ports, math.Max(attempts/dests, 1))
+	perPair := 512 + 24*used
+	if used > 256 {
+		perPair = 2*(768+16*512) + 2048 + 16*used + 4096
+	}
 	const base = 8 << 20 // allocator tables (Linux: 256 KiB), histograms, maps
 	return base + dests*perPair + live*48
 }

@@ -390,8 +390,6 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 	if dst == nil {
 		dst = &dstTable{src: src, dst: f.Dst, id: int32(len(s.dstList))}
 		s.dstList = append(s.dstList, dst)
-		dst.block.init()
-		dst.tw.init()
 		st := s.cfg.Stack
 		dst.reuse = !udp && st.Scope == allocator.FourTuple && st.Timestamps &&
 			(st.TWReuse == 1 || (st.TWReuse == 2 && isLoopback(f.Dst.Addr())))
@@ -399,7 +397,7 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 		s.noteCell(f)
 		if f.Path == allocator.Connect && s.cfg.Stack.Scope == allocator.FourTuple {
 			s.prefill(func(p uint16) {
-				dst.block.set(p)
+				dst.setBlock(p)
 				if s.trackUsed {
 					src.used.inc(p)
 				}
@@ -598,18 +596,17 @@ func (s *state) arrive() error {
 
 // establish records a new connection on port and schedules its close.
 func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, port uint16) {
-	rec := dst.rec(port)
-	if dst.tw.has(port) {
+	if dst.inTW(port) {
 		// tcp_tw_reuse: the new connection takes over the TIME_WAIT
 		// 4-tuple; its expiry timer is now stale (see expire).
-		dst.tw.clear(port)
+		dst.clearTW(port)
 		s.timewait--
 		s.res.TWTakeovers++
 		if s.trackUsed {
 			src.used.dec(port) // the TIME_WAIT socket is gone
 		}
 	}
-	dst.block.set(port)
+	dst.setBlock(port)
 	if s.trackUsed {
 		src.used.inc(port)
 	}
@@ -618,7 +615,7 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 		src.bound.inc(port)
 	}
 	s.est++
-	s.record(dst, rec, port)
+	s.record(dst, dst.rec(port), port)
 
 	if a.Hold == workload.Forever {
 		return
@@ -658,7 +655,7 @@ func (s *state) closeConn(id int32) {
 	}
 	bind := c.path == allocator.Bind
 	if c.close == workload.ClientClose && c.path != allocator.UDP && s.cfg.Stack.TimeWait > 0 {
-		dst.tw.set(c.port)
+		dst.setTW(c.port)
 		s.timewait++
 		s.tws.push(timer{at: s.now + int64(s.cfg.Stack.TimeWait), dst: dst.id, port: c.port, bind: bind})
 		if dst.reuse && !bind {
@@ -671,7 +668,7 @@ func (s *state) closeConn(id int32) {
 
 // free releases port from dst entirely.
 func (s *state) free(dst *dstTable, port uint16, bind bool) {
-	dst.block.clear(port)
+	dst.clearBlock(port)
 	if s.trackUsed {
 		dst.src.used.dec(port)
 	}
@@ -690,7 +687,7 @@ func (s *state) live(t timer, length time.Duration) bool {
 	if !d.reuse {
 		return true
 	}
-	return d.tw.has(t.port) && d.rec(t.port).lastClose == t.at-int64(length)
+	return d.inTW(t.port) && d.rec(t.port).lastClose == t.at-int64(length)
 }
 
 // expire ends a TIME_WAIT.
@@ -699,7 +696,7 @@ func (s *state) expire(t timer) {
 		return
 	}
 	d := s.dstList[t.dst]
-	d.tw.clear(t.port)
+	d.clearTW(t.port)
 	s.timewait--
 	s.free(d, t.port, t.bind)
 }
@@ -709,7 +706,7 @@ func (s *state) mature(t timer) {
 	if !s.live(t, s.cfg.Stack.TWReuseDelay) {
 		return
 	}
-	s.dstList[t.dst].block.clear(t.port)
+	s.dstList[t.dst].clearBlock(t.port)
 }
 
 // result finishes the run's result: the loop records probes only by

@@ -3,6 +3,7 @@ package sim
 import (
 	"math/bits"
 	"net/netip"
+	"slices"
 
 	"github.com/portsim/portsim/allocator"
 )
@@ -21,18 +22,27 @@ type srcTable struct {
 // dstTable is what one (source, destination) pair holds: the 4-tuples
 // blocked for a new connect() (established, or in TIME_WAIT and not yet
 // reusable) and those in TIME_WAIT, plus the per-destination metric state.
+//
+// A pair starts small — sorted slices of its few ports and their history,
+// a few hundred bytes — and turns dense (bitsets with parity summaries and
+// paged history) once it holds more than smallPorts ports or remembers
+// more than smallRecs. So memory grows with the ports each destination
+// actually uses: a run over 100,000 destinations that see a handful of
+// connections each stays small, and one busy destination gets the word
+// operations that make a full parity scan cheap.
 type dstTable struct {
 	src *srcTable
 	dst netip.AddrPort
 	id  int32 // index in state.dstList
-	// block holds ports whose 4-tuple a new connection may not use; tw
-	// holds ports whose 4-tuple is in TIME_WAIT. With tcp_tw_reuse in
-	// force (reuse), a TIME_WAIT port leaves block once it is old enough to
-	// be taken over but stays in tw until it expires.
-	block, tw portSet
-	reuse     bool
-	// recs holds per-port history in pages of recPage ports.
-	recs [65536 / recPage]*[recPage]portRec
+	// reuse says tcp_tw_reuse applies: a TIME_WAIT port leaves the blocked
+	// set once it is old enough to be taken over, but stays in TIME_WAIT
+	// until it expires.
+	reuse bool
+
+	// Small form (dense == nil): sorted ports and history.
+	sBlock, sTW []uint16
+	sRecs       []recEntry
+	dense       *denseDst
 
 	// Per-destination metric state.
 	seq          uint64 // allocations to this destination
@@ -43,6 +53,23 @@ type dstTable struct {
 	oarcS, oarcQ int64  // their sum and sum of squares
 }
 
+// Thresholds of the small form of a dstTable.
+const (
+	smallPorts = 32  // ports blocked or in TIME_WAIT
+	smallRecs  = 256 // ports with a history
+)
+
+// denseDst is the dense form of a dstTable.
+type denseDst struct {
+	block, tw portSet
+	recs      [65536 / recPage]*[recPage]portRec
+}
+
+type recEntry struct {
+	port uint16
+	rec  portRec
+}
+
 const recPage = 256
 
 // portRec is the history of one 4-tuple.
@@ -51,16 +78,123 @@ type portRec struct {
 	lastSeq   uint64 // value of seq at the last allocation, 0 when never used
 }
 
-func (d *dstTable) rec(p uint16) *portRec {
-	pg := d.recs[p/recPage]
+// makeDense converts a small table to the dense form.
+func (d *dstTable) makeDense() {
+	dd := &denseDst{}
+	dd.block.init()
+	dd.tw.init()
+	for _, p := range d.sBlock {
+		dd.block.set(p)
+	}
+	for _, p := range d.sTW {
+		dd.tw.set(p)
+	}
+	d.dense = dd
+	for _, e := range d.sRecs {
+		*d.denseRec(e.port) = e.rec
+	}
+	d.sBlock, d.sTW, d.sRecs = nil, nil, nil
+}
+
+func (d *dstTable) denseRec(p uint16) *portRec {
+	pg := d.dense.recs[p/recPage]
 	if pg == nil {
 		pg = new([recPage]portRec)
 		for i := range pg {
 			pg[i].lastClose = -1
 		}
-		d.recs[p/recPage] = pg
+		d.dense.recs[p/recPage] = pg
 	}
 	return &pg[p%recPage]
+}
+
+// rec returns the history of port p, creating it. The pointer is valid
+// until the next change to the table.
+func (d *dstTable) rec(p uint16) *portRec {
+	if d.dense != nil {
+		return d.denseRec(p)
+	}
+	i, found := slices.BinarySearchFunc(d.sRecs, p, func(e recEntry, p uint16) int { return int(e.port) - int(p) })
+	if !found {
+		if len(d.sRecs) >= smallRecs {
+			d.makeDense()
+			return d.denseRec(p)
+		}
+		d.sRecs = slices.Insert(d.sRecs, i, recEntry{port: p, rec: portRec{lastClose: -1}})
+	}
+	return &d.sRecs[i].rec
+}
+
+// The blocked and TIME_WAIT sets, in either form.
+
+func (d *dstTable) blocked(p uint16) bool {
+	if d.dense != nil {
+		return d.dense.block.has(p)
+	}
+	_, found := slices.BinarySearch(d.sBlock, p)
+	return found
+}
+
+func (d *dstTable) inTW(p uint16) bool {
+	if d.dense != nil {
+		return d.dense.tw.has(p)
+	}
+	_, found := slices.BinarySearch(d.sTW, p)
+	return found
+}
+
+func (d *dstTable) setBlock(p uint16) {
+	if d.dense == nil && !smallAdd(&d.sBlock, p) {
+		d.makeDense()
+	}
+	if d.dense != nil {
+		d.dense.block.set(p)
+	}
+}
+
+func (d *dstTable) clearBlock(p uint16) {
+	if d.dense != nil {
+		d.dense.block.clear(p)
+		return
+	}
+	smallRemove(&d.sBlock, p)
+}
+
+func (d *dstTable) setTW(p uint16) {
+	if d.dense == nil && !smallAdd(&d.sTW, p) {
+		d.makeDense()
+	}
+	if d.dense != nil {
+		d.dense.tw.set(p)
+	}
+}
+
+func (d *dstTable) clearTW(p uint16) {
+	if d.dense != nil {
+		d.dense.tw.clear(p)
+		return
+	}
+	smallRemove(&d.sTW, p)
+}
+
+// smallAdd inserts p into the sorted set, or reports false when the set
+// is full (the table must turn dense).
+func smallAdd(set *[]uint16, p uint16) bool {
+	i, found := slices.BinarySearch(*set, p)
+	if found {
+		return true
+	}
+	if len(*set) >= smallPorts {
+		return false
+	}
+	*set = slices.Insert(*set, i, p)
+	return true
+}
+
+func smallRemove(set *[]uint16, p uint16) {
+	if i, found := slices.BinarySearch(*set, p); found {
+		*set = slices.Delete(*set, i, i+1)
+	}
 }
 
 // checker is the one allocator.Checker of a run. It answers for the flow
@@ -72,8 +206,9 @@ type checker struct {
 	cur      allocator.Flow
 	curSrc   *srcTable
 	curDst   *dstTable
-	fourTup  bool     // the 4-tuple test applies (connect in a 4-tuple stack)
-	primary  *portSet // the set that decides most answers
+	fourTup  bool      // the 4-tuple test applies (connect in a 4-tuple stack)
+	small    *dstTable // the 4-tuple test on a table in its small form
+	primary  *portSet  // the set that decides most answers
 	second   *portSet // bound ports, for the 4-tuple test
 	probes   int
 	reserved *[numWords]uint64 // reserved ports and ports outside the range
@@ -83,8 +218,14 @@ type checker struct {
 func (c *checker) setFlow(f allocator.Flow, src *srcTable, dst *dstTable) {
 	c.cur, c.curSrc, c.curDst = f, src, dst
 	c.fourTup = f.Path == allocator.Connect && c.s.cfg.Stack.Scope == allocator.FourTuple
+	c.small = nil
 	if c.fourTup {
-		c.primary, c.second = &dst.block, nil
+		c.primary, c.second = nil, nil
+		if dst.dense != nil {
+			c.primary = &dst.dense.block
+		} else {
+			c.small = dst
+		}
 		if c.s.binds {
 			c.second = &src.bound.nz
 		}
@@ -107,7 +248,14 @@ func (c *checker) resolve(f allocator.Flow) {
 // blocked reports whether port p is unusable for the current flow.
 func (c *checker) blocked(p uint16) bool {
 	w, b := int(p>>6), uint64(1)<<(p&63)
-	if c.reserved[w]&b != 0 || c.primary.word(w)&b != 0 {
+	if c.reserved[w]&b != 0 {
+		return true
+	}
+	if c.small != nil {
+		if c.small.blocked(p) {
+			return true
+		}
+	} else if c.primary.word(w)&b != 0 {
 		return true
 	}
 	return c.second != nil && c.second.word(w)&b != 0
@@ -189,6 +337,13 @@ func (c *checker) ScanFree(f allocator.Flow, cy allocator.Cycle, off, n int) (ui
 	c.resolve(f)
 	if n <= 0 {
 		return 0, 0, false
+	}
+	if c.small != nil {
+		// A table in its small form blocks at most smallPorts ports, so
+		// the first few candidates settle it.
+		p, k, ok := allocator.ScanEach(probeOnly{c}, f, cy, off, n)
+		c.probes += k
+		return p, k, ok
 	}
 	L := cy.Len
 	if off >= L {

@@ -47,10 +47,10 @@ func TestScanFreeMatchesFree(t *testing.T) {
 			f.Path = allocator.Bind
 		}
 		src, dst := s.tables(f)
-		density := []float64{0, 0.3, 0.9, 0.99, 1}[rng.IntN(5)]
+		density := []float64{0, 0.001, 0.005, 0.3, 0.9, 0.99, 1}[rng.IntN(7)]
 		for p := int(lo); p <= int(hi); p++ {
 			if rng.Float64() < density {
-				dst.block.set(uint16(p))
+				dst.setBlock(uint16(p)) // small form up to smallPorts ports, dense above
 				src.used.inc(uint16(p))
 			}
 			if rng.IntN(50) == 0 {
@@ -83,9 +83,47 @@ func TestScanFreeMatchesFree(t *testing.T) {
 		s.chk.probes = 0
 		gp, gk, gok := s.chk.ScanFree(f, cy, off, n)
 		if gp != wp || gk != wk || gok != wok || s.chk.probes != ref.n {
-			t.Fatalf("trial %d: cycle %+v off %d n %d path %v density %v: ScanFree = (%d, %d, %v) with %d probes, Free gives (%d, %d, %v) with %d",
-				trial, cy, off, n, f.Path, density, gp, gk, gok, s.chk.probes, wp, wk, wok, ref.n)
+			t.Fatalf("trial %d (dense %v): cycle %+v off %d n %d path %v density %v: ScanFree = (%d, %d, %v) with %d probes, Free gives (%d, %d, %v) with %d",
+				trial, dst.dense != nil, cy, off, n, f.Path, density, gp, gk, gok, s.chk.probes, wp, wk, wok, ref.n)
 		}
+	}
+}
+
+// TestSmallAndDenseTables checks that a pair's table answers the same in
+// its small and dense forms, through the switch between them.
+func TestSmallAndDenseTables(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	small := &dstTable{}
+	ref := map[uint16]bool{}
+	refTW := map[uint16]bool{}
+	for i := range 5000 {
+		p := uint16(1000 + rng.IntN(200))
+		switch rng.IntN(4) {
+		case 0:
+			small.setBlock(p)
+			ref[p] = true
+		case 1:
+			small.clearBlock(p)
+			delete(ref, p)
+		case 2:
+			small.setTW(p)
+			refTW[p] = true
+		default:
+			small.clearTW(p)
+			delete(refTW, p)
+		}
+		small.rec(p).lastSeq = uint64(i + 1)
+		for q := uint16(1000); q < 1200; q++ {
+			if small.blocked(q) != ref[q] || small.inTW(q) != refTW[q] {
+				t.Fatalf("step %d (dense %v): port %d blocked %v tw %v, want %v %v", i, small.dense != nil, q, small.blocked(q), small.inTW(q), ref[q], refTW[q])
+			}
+		}
+	}
+	if small.dense == nil {
+		t.Fatal("the table never turned dense")
+	}
+	if small.rec(1000).lastSeq == 0 {
+		t.Error("history lost when turning dense")
 	}
 }
 
