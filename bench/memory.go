@@ -44,14 +44,17 @@ func (s *Setup) EstimateMemory() float64 {
 		live = float64(w.Clients)
 	}
 	live = math.Min(math.Min(live, attempts), dests*ports)
-	// Per pair: a small table (sorted ports and history, about 24 bytes a
-	// port) until it has used 256 ports, then a dense one: bitsets in
-	// 512-byte chunks (up to 16 of them per set) and the history in 4 KiB
-	// pages of 256 ports.
+	// Per pair: sorted ports and history (about 24 bytes a port used)
+	// until it has used 2,048 ports, then a 16-byte history entry for every
+	// port of the range; bitsets (up to 2 x 8.75 KiB) once it holds more
+	// than 32 ports at a time.
 	used := math.Min(ports, math.Max(attempts/dests, 1))
 	perPair := 512 + 24*used
-	if used > 256 {
-		perPair = 2*(768+16*512) + 2048 + 16*used + 4096
+	if used > 2048 {
+		perPair = 512 + 16*ports
+	}
+	if used > 32 {
+		perPair += 2 * (768 + 16*512)
 	}
 	const base = 8 << 20 // allocator tables (Linux: 256 KiB), histograms, maps
 	return base + dests*perPair + live*48

@@ -301,6 +301,17 @@ func (s *Setup) Validate() error {
 	return nil
 }
 
+// CheckTrace reads a replayed trace through once and reports every
+// malformed line (file, line, column and the expected form), so that bad
+// input is refused before a run starts rather than part way through it.
+func (s *Setup) CheckTrace() error {
+	if s.Workload.Arrivals != workload.Trace {
+		return nil
+	}
+	_, err := s.Workload.CheckTrace()
+	return err
+}
+
 // Config returns the simulation of this setup for one allocator and seeds.
 func (s *Setup) Config(alloc string, params map[string]string, allocSeed, seed uint64) sim.Config {
 	return sim.Config{

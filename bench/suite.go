@@ -615,9 +615,17 @@ func (s *Suite) check() error {
 	if err != nil {
 		return err
 	}
+	traces := map[string]bool{}
 	for _, c := range cells {
-		if _, err := c.Setup(); err != nil {
+		st, err := c.Setup()
+		if err != nil {
 			return err
+		}
+		if name := st.Workload.TraceName; name != "" && !traces[name] {
+			traces[name] = true
+			if err := st.CheckTrace(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

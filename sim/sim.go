@@ -433,6 +433,11 @@ func (s *state) prefill(hold func(uint16)) {
 	}
 }
 
+// rec returns the history of port on dst.
+func (s *state) rec(dst *dstTable, port uint16) *portRec {
+	return dst.rec(port, s.cfg.Stack.Range.Lo, s.n)
+}
+
 // isLoopback follows tcp_twsk_unique's loopback test: 127.0.0.0/8, ::1 and
 // IPv4-mapped 127.0.0.0/8.
 func isLoopback(a netip.Addr) bool { return a.Unmap().IsLoopback() }
@@ -615,7 +620,7 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 		src.bound.inc(port)
 	}
 	s.est++
-	s.record(dst, dst.rec(port), port)
+	s.record(dst, s.rec(dst, port), port)
 
 	if a.Hold == workload.Forever {
 		return
@@ -648,7 +653,7 @@ func (s *state) closeConn(id int32) {
 	s.freeConn = id
 	dst := c.dst
 	s.est--
-	dst.rec(c.port).lastClose = s.now
+	s.rec(dst, c.port).lastClose = s.now
 	if s.rel != nil {
 		f := allocator.Flow{Path: c.path, Src: dst.src.addr, Dst: dst.dst}
 		s.rel.Release(time.Duration(s.now), f, c.port)
@@ -687,7 +692,7 @@ func (s *state) live(t timer, length time.Duration) bool {
 	if !d.reuse {
 		return true
 	}
-	return d.inTW(t.port) && d.rec(t.port).lastClose == t.at-int64(length)
+	return d.inTW(t.port) && s.rec(d, t.port).lastClose == t.at-int64(length)
 }
 
 // expire ends a TIME_WAIT.

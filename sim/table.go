@@ -23,13 +23,14 @@ type srcTable struct {
 // blocked for a new connect() (established, or in TIME_WAIT and not yet
 // reusable) and those in TIME_WAIT, plus the per-destination metric state.
 //
-// A pair starts small — sorted slices of its few ports and their history,
-// a few hundred bytes — and turns dense (bitsets with parity summaries and
-// paged history) once it holds more than smallPorts ports or remembers
-// more than smallRecs. So memory grows with the ports each destination
-// actually uses: a run over 100,000 destinations that see a handful of
-// connections each stays small, and one busy destination gets the word
-// operations that make a full parity scan cheap.
+// A pair starts small — sorted slices of its few ports and of the
+// history of the ports it has used, a few hundred bytes — and its sets
+// turn dense (bitsets with parity summaries) once it holds more than
+// smallPorts ports, its history an array over the range once it has used
+// more than smallRecs ports. So memory grows with the ports each
+// destination actually uses: a run over 100,000 destinations that see a
+// handful of connections each stays small, and one busy destination gets
+// the word operations that make a full parity scan cheap.
 type dstTable struct {
 	src *srcTable
 	dst netip.AddrPort
@@ -39,10 +40,13 @@ type dstTable struct {
 	// until it expires.
 	reuse bool
 
-	// Small form (dense == nil): sorted ports and history.
+	// Small form (dense == nil): sorted ports. History: sorted (recs ==
+	// nil), then one entry per port of the range from recBase.
 	sBlock, sTW []uint16
-	sRecs       []recEntry
 	dense       *denseDst
+	sRecs       []recEntry
+	recs        []portRec
+	recBase     uint16
 
 	// Per-destination metric state.
 	seq          uint64 // allocations to this destination
@@ -53,24 +57,21 @@ type dstTable struct {
 	oarcS, oarcQ int64  // their sum and sum of squares
 }
 
-// Thresholds of the small form of a dstTable.
+// Thresholds of the small forms of a dstTable.
 const (
-	smallPorts = 32  // ports blocked or in TIME_WAIT
-	smallRecs  = 256 // ports with a history
+	smallPorts = 32   // ports blocked or in TIME_WAIT
+	smallRecs  = 2048 // ports with a history
 )
 
-// denseDst is the dense form of a dstTable.
+// denseDst is the dense form of a dstTable's sets.
 type denseDst struct {
 	block, tw portSet
-	recs      [65536 / recPage]*[recPage]portRec
 }
 
 type recEntry struct {
 	port uint16
 	rec  portRec
 }
-
-const recPage = 256
 
 // portRec is the history of one 4-tuple.
 type portRec struct {
@@ -90,39 +91,32 @@ func (d *dstTable) makeDense() {
 		dd.tw.set(p)
 	}
 	d.dense = dd
-	for _, e := range d.sRecs {
-		*d.denseRec(e.port) = e.rec
-	}
-	d.sBlock, d.sTW, d.sRecs = nil, nil, nil
+	d.sBlock, d.sTW = nil, nil
 }
 
-func (d *dstTable) denseRec(p uint16) *portRec {
-	pg := d.dense.recs[p/recPage]
-	if pg == nil {
-		pg = new([recPage]portRec)
-		for i := range pg {
-			pg[i].lastClose = -1
-		}
-		d.dense.recs[p/recPage] = pg
-	}
-	return &pg[p%recPage]
-}
-
-// rec returns the history of port p, creating it. The pointer is valid
-// until the next change to the table.
-func (d *dstTable) rec(p uint16) *portRec {
-	if d.dense != nil {
-		return d.denseRec(p)
+// rec returns the history of port p, which lies in the range lo..lo+n-1,
+// creating it. The pointer is valid until the next call.
+func (d *dstTable) rec(p uint16, lo uint16, n int) *portRec {
+	if d.recs != nil {
+		return &d.recs[p-d.recBase]
 	}
 	i, found := slices.BinarySearchFunc(d.sRecs, p, func(e recEntry, p uint16) int { return int(e.port) - int(p) })
-	if !found {
-		if len(d.sRecs) >= smallRecs {
-			d.makeDense()
-			return d.denseRec(p)
-		}
-		d.sRecs = slices.Insert(d.sRecs, i, recEntry{port: p, rec: portRec{lastClose: -1}})
+	if found {
+		return &d.sRecs[i].rec
 	}
-	return &d.sRecs[i].rec
+	if len(d.sRecs) < smallRecs {
+		d.sRecs = slices.Insert(d.sRecs, i, recEntry{port: p, rec: portRec{lastClose: -1}})
+		return &d.sRecs[i].rec
+	}
+	d.recs, d.recBase = make([]portRec, n), lo
+	for i := range d.recs {
+		d.recs[i].lastClose = -1
+	}
+	for _, e := range d.sRecs {
+		d.recs[e.port-lo] = e.rec
+	}
+	d.sRecs = nil
+	return &d.recs[p-lo]
 }
 
 // The blocked and TIME_WAIT sets, in either form.

@@ -112,7 +112,7 @@ func TestSmallAndDenseTables(t *testing.T) {
 			small.clearTW(p)
 			delete(refTW, p)
 		}
-		small.rec(p).lastSeq = uint64(i + 1)
+		small.rec(p, 1000, 200).lastSeq = uint64(i + 1)
 		for q := uint16(1000); q < 1200; q++ {
 			if small.blocked(q) != ref[q] || small.inTW(q) != refTW[q] {
 				t.Fatalf("step %d (dense %v): port %d blocked %v tw %v, want %v %v", i, small.dense != nil, q, small.blocked(q), small.inTW(q), ref[q], refTW[q])
@@ -122,8 +122,21 @@ func TestSmallAndDenseTables(t *testing.T) {
 	if small.dense == nil {
 		t.Fatal("the table never turned dense")
 	}
-	if small.rec(1000).lastSeq == 0 {
-		t.Error("history lost when turning dense")
+	if small.rec(1000, 1000, 200).lastSeq == 0 {
+		t.Error("history lost")
+	}
+	// The history array: more than smallRecs ports.
+	big := &dstTable{}
+	for p := range uint16(smallRecs + 10) {
+		big.rec(10000+p, 10000, smallRecs+10).lastSeq = uint64(p) + 1
+	}
+	if big.recs == nil {
+		t.Fatal("history never became an array")
+	}
+	for p := range uint16(smallRecs + 10) {
+		if got := big.rec(10000+p, 10000, smallRecs+10).lastSeq; got != uint64(p)+1 {
+			t.Fatalf("port %d: history %d, want %d", 10000+p, got, p+1)
+		}
 	}
 }
 

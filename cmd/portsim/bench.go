@@ -78,6 +78,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("bench: -resume takes the suite and seeds from %s; give no suite and no -seeds", *resume)
 		}
 		dir = *resume
+		if _, err := os.Stat(filepath.Join(dir, bench.SuiteFile)); err != nil {
+			return usagef("flag -resume: %s holds no suite run (no %s); start one with portsim bench -o %s", dir, bench.SuiteFile, dir)
+		}
 		if s, err = bench.Load(filepath.Join(dir, bench.SuiteFile)); err != nil {
 			return usagef("flag -resume: %v", err)
 		}

@@ -2,10 +2,319 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/portsim/portsim/allocator"
+	"github.com/portsim/portsim/bench"
+	"github.com/portsim/portsim/capacity"
+	"github.com/portsim/portsim/sim"
+	"github.com/portsim/portsim/sim/workload"
 )
 
-func runCapacity(context.Context, []string, io.Writer, io.Writer) error {
-	return errors.New("capacity: not available yet")
+const capacityUsage = `
+Usage: portsim capacity [flags]
+
+Finds, by simulation, the highest rate of new connections per second that
+a setup sustains, and prints it beside the analytic bound
+sources × ports ÷ (mean hold + TIME_WAIT), where tcp_tw_reuse, when it
+applies, replaces TIME_WAIT by tcp_tw_reuse_delay. With Poisson arrivals
+to one pool of ports it also prints the Erlang B rate, the exact answer
+for an allocator that finds every free port.
+
+A rate is sustainable when the share of connection attempts that find no
+free port, measured after a warm-up (default two port cycles, a cycle
+being the mean hold plus TIME_WAIT) over a window of two more cycles, has
+a one-sided upper confidence bound (default 95 %, Student's t over -seeds
+replicates) at or below -target (default 0.001). The search brackets the
+rate from just above bound ÷ (1 − target), the most any allocator can
+sustain, and bisects to -resolution (0.2 %). Every rate uses the same
+seeds.
+
+Every setting that is not given takes the default of the allocator's
+modelled OS (range, TIME_WAIT, sharing scope, tcp_tw_reuse) and of
+'portsim run' (Poisson arrivals to one destination from one source, holds
+exponential with a 100 ms mean, closed by the client). With -rate the
+question turns around: the fewest source addresses that sustain that rate.
+
+Examples:
+
+	# How many new connections per second to one backend? (Linux: 28232 ports / 60 s)
+	portsim capacity -allocator linux -hold 0s
+
+	# Does tcp_tw_reuse help? (1 = always; it needs TCP timestamps, on by default)
+	portsim capacity -allocator linux -hold 0s -tw-reuse 1
+
+	# How many source IPs for 2000 new connections per second?
+	portsim capacity -allocator linux -hold 0s -rate 2000
+
+	# Linux against Windows as they ship, constant arrivals, as JSON
+	portsim capacity -allocator linux,windows -arrivals constant -hold 0s -json
+
+	# A stricter target with more seeds
+	portsim capacity -allocator linux -target 0.0001 -seeds 16
+`
+
+// capacityFixed are the settings the search sets itself.
+var capacityFixed = map[string]string{
+	"duration": "the search chooses the run length; use -warmup and -measure",
+	"attempts": "the search chooses the run length; use -warmup and -measure",
+	"trace":    "a trace has no rate to search",
+}
+
+func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("capacity", capacityUsage, stdout)
+	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]` whose OS profile sets the stack defaults (see `portsim list`)")
+	var params stringList
+	fs.Var(&params, "param", "allocator parameter `KEY=VALUE` or ALLOCATOR:KEY=VALUE (repeatable)")
+	target := fs.Float64("target", capacity.DefaultTarget, "largest acceptable share of failed connection attempts, in (0, 1)")
+	confidence := fs.Float64("confidence", capacity.DefaultConfidence, "one-sided confidence that the failure share is at most -target, in [0.5, 1)")
+	seeds := fs.Int("seeds", capacity.DefaultSeeds, "replicates per rate, 2 to 1000")
+	seed := fs.Uint64("seed", 1, "seed the replicates' workload and allocator seeds derive from")
+	resolution := fs.Float64("resolution", capacity.DefaultResolution, "stop when the bracket is narrower than this share of the rate")
+	warmup := fs.Duration("warmup", 0, "simulated time before failures are counted (default two port cycles)")
+	measure := fs.Duration("measure", 0, "simulated time over which failures are counted (default two port cycles)")
+	jobs := fs.Int("j", 0, "runs in parallel (default: the number of CPUs)")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	verbose := fs.Bool("v", false, "print every rate evaluated to stderr")
+	given := settingFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("capacity: unexpected argument %q (flags come before arguments; see `portsim help capacity`)", fs.Arg(0))
+	}
+	o, err := parseAllocs(*alloc, params)
+	if err != nil {
+		return err
+	}
+	o.settings = given(args)
+	var rate float64
+	var settings [][2]string
+	for _, kv := range o.settings {
+		if why, fixed := capacityFixed[kv[0]]; fixed {
+			return usagef("flag -%s: not a capacity flag: %s", kv[0], why)
+		}
+		if kv[0] == "arrivals" && kv[1] != "constant" && kv[1] != "poisson" {
+			return usagef("flag -arrivals %s: capacity searches the rate of constant or poisson arrivals", kv[1])
+		}
+		if kv[0] == "rate" {
+			set, _ := bench.LookupSetting("rate")
+			st := bench.NewSetup(allocator.Profile{})
+			if err := set.Apply(&st, kv[1]); err != nil {
+				return usagef("flag -%v", err)
+			}
+			rate = st.Workload.Rate
+			continue
+		}
+		settings = append(settings, kv)
+	}
+	o.settings = settings
+	if err := o.checkSettings(); err != nil {
+		return err
+	}
+	if *jobs < 0 {
+		return usagef("flag -j %d: expected a number of parallel runs >= 1", *jobs)
+	}
+	opt := capacity.Options{
+		Target: *target, Confidence: *confidence, Seeds: *seeds, Seed: *seed,
+		Warmup: *warmup, Measure: *measure, Resolution: *resolution, Jobs: *jobs,
+	}
+	if *verbose {
+		opt.Progress = func(p capacity.Point) {
+			verdict := "sustainable"
+			if !p.Sustainable {
+				verdict = "not sustainable"
+			}
+			fmt.Fprintf(stderr, "  %s/s: failure share %s (upper bound %s): %s\n",
+				capacity.FormatRate(p.Rate), pct(p.Mean), pct(p.Upper), verdict)
+		}
+	}
+	// Check each option against its flag before any work.
+	for _, c := range []struct {
+		flag string
+		opt  capacity.Options
+	}{
+		{"target", capacity.Options{Target: opt.Target}},
+		{"confidence", capacity.Options{Confidence: opt.Confidence}},
+		{"seeds", capacity.Options{Seeds: opt.Seeds}},
+		{"resolution", capacity.Options{Resolution: opt.Resolution}},
+		{"warmup", capacity.Options{Warmup: opt.Warmup}},
+		{"measure", capacity.Options{Measure: opt.Measure}},
+	} {
+		if err := c.opt.Check(); err != nil {
+			return usagef("flag -%s: %v", c.flag, err)
+		}
+	}
+
+	start := time.Now()
+	var out []any
+	var runs int
+	var attempts int64
+	for i, a := range o.allocs {
+		cfg, err := capacityConfig(a, o)
+		if err != nil {
+			return err
+		}
+		if *verbose {
+			fmt.Fprintf(stderr, "%s: %s\n", a, describeConfig(cfg))
+		}
+		if rate > 0 {
+			r, err := capacity.FewestSources(ctx, cfg, rate, opt)
+			if err != nil {
+				return capacityError(a, err)
+			}
+			runs, attempts = runs+r.Runs, attempts+r.Attempts
+			out = append(out, r)
+			if !*asJSON {
+				if i > 0 {
+					fmt.Fprintln(stdout)
+				}
+				printSources(stdout, a, cfg, r)
+			}
+			continue
+		}
+		r, err := capacity.Search(ctx, cfg, opt)
+		if err != nil {
+			return capacityError(a, err)
+		}
+		runs, attempts = runs+r.Runs, attempts+r.Attempts
+		out = append(out, r)
+		if !*asJSON {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			printCapacity(stdout, a, cfg, r)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	}
+	wall := time.Since(start)
+	fmt.Fprintf(stderr, "%d runs, %d simulated attempts in %.2fs of wall time\n", runs, attempts, wall.Seconds())
+	return nil
+}
+
+// capacityError turns a search error into the command's error: a setup
+// with no sustainable rate is the user's to change.
+func capacityError(alloc string, err error) error {
+	msg := fmt.Errorf("capacity of %s: %w", alloc, err)
+	if errors.Is(err, capacity.ErrNoRate) {
+		return asUsage(msg)
+	}
+	return msg
+}
+
+// capacityConfig builds the simulation template of one allocator from
+// the flags.
+func capacityConfig(alloc string, o runOptions) (sim.Config, error) {
+	spec, err := allocator.Lookup(alloc)
+	if err != nil {
+		return sim.Config{}, usagef("flag -allocator: %v", err)
+	}
+	st := bench.NewSetup(spec.Profile)
+	for _, kv := range o.settings {
+		set, _ := bench.LookupSetting(kv[0])
+		if err := set.Apply(&st, kv[1]); err != nil {
+			return sim.Config{}, usagef("flag -%v", err)
+		}
+	}
+	if a := st.Workload.Arrivals; a != workload.Constant && a != workload.Poisson {
+		return sim.Config{}, usagef("flag -arrivals %s: capacity searches the rate of constant or poisson arrivals", a)
+	}
+	cfg := st.Config(alloc, o.params[alloc], 0, 0)
+	cfg.Duration, cfg.MaxAttempts = 0, 0
+	return cfg, nil
+}
+
+// describeConfig says in one line what is being sized.
+func describeConfig(cfg sim.Config) string {
+	st, w := cfg.Stack, cfg.Workload
+	return fmt.Sprintf("range %d-%d (%d ports), TIME_WAIT %v, %s, tw_reuse %d (delay %v, timestamps %v); %s arrivals to %d destination(s)%s from %d source(s), hold %s, close %s, %s",
+		st.Range.Lo, st.Range.Hi, st.Range.Usable(), st.TimeWait, st.Scope, st.TWReuse, st.TWReuseDelay, st.Timestamps,
+		w.Arrivals, w.Destinations, loopbackNote(w.Loopback), w.Sources, w.Hold, w.Close, w.Path)
+}
+
+func loopbackNote(lo bool) string {
+	if lo {
+		return " on loopback"
+	}
+	return ""
+}
+
+func pct(f float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", 100*f), "0"), ".") + " %"
+}
+
+// printCapacity writes the answer of Search as plain sentences.
+func printCapacity(w io.Writer, alloc string, cfg sim.Config, r capacity.Result) {
+	fmt.Fprintf(w, "%s: %s\n", alloc, describeConfig(cfg))
+	b := r.Bound
+	switch {
+	case math.IsInf(r.Rate, 1) && math.IsInf(r.BoundRate, 1):
+		fmt.Fprintf(w, "No port stays held (%s; hold %s): every rate is sustainable as far as ports go.\n",
+			b.Why, cfg.Workload.Hold)
+		return
+	case math.IsInf(r.Unsustainable, 1):
+		fmt.Fprintf(w, "Sustains at least %s new connections per second, 32 times the analytic bound, with failures at or below %s; the bound does not describe this setup.\n",
+			capacity.FormatRate(r.Rate), pct(r.Target))
+	case r.Rate == 0:
+		fmt.Fprintf(w, "No rate down to %s new connections per second keeps failures at or below %s.\n",
+			capacity.FormatRate(r.Unsustainable), pct(r.Target))
+	default:
+		fmt.Fprintf(w, "Sustains %s new connections per second (%s/s is too many): failures stay at or below %s with %.0f %% confidence (%d seeds; %v warm-up, then %v counted).\n",
+			capacity.FormatRate(r.Rate), capacity.FormatRate(r.Unsustainable), pct(r.Target), 100*r.Confidence, r.Seeds, r.Warmup, r.Measure)
+		if r.At.Mean > 0 {
+			fmt.Fprintf(w, "At that rate %s of attempts failed (upper bound %s).\n", pct(r.At.Mean), pct(r.At.Upper))
+		}
+	}
+	fmt.Fprintf(w, "Analytic bound: %s.\n", b.Formula())
+	if twReuseIgnored(cfg) {
+		fmt.Fprintf(w, "tcp_tw_reuse=2 applies to loopback destinations only (-loopback true); here TIME_WAIT is not taken over.\n")
+	}
+	if !math.IsNaN(r.ErlangRate) {
+		fmt.Fprintf(w, "Erlang B for Poisson arrivals to %d ports held %v each: %s/s fail at most %s.\n",
+			b.Ports, b.Cycle(), capacity.FormatRate(r.ErlangRate), pct(r.Target))
+	}
+}
+
+// twReuseIgnored reports a tcp_tw_reuse=2 stack whose destinations are
+// not on loopback, where the user may expect take-over.
+func twReuseIgnored(cfg sim.Config) bool {
+	st, w := cfg.Stack, cfg.Workload
+	return st.TWReuse == 2 && !w.Loopback && w.Path == allocator.Connect && w.Close == workload.ClientClose && st.TimeWait > 0
+}
+
+// printSources writes the answer of FewestSources as plain sentences.
+func printSources(w io.Writer, alloc string, cfg sim.Config, r capacity.SourcesResult) {
+	fmt.Fprintf(w, "%s: %s\n", alloc, describeConfig(cfg))
+	var fewer *capacity.SourcesStep
+	for i := range r.Steps {
+		if s := &r.Steps[i]; s.Sources == r.Sources-1 {
+			fewer = s
+		}
+	}
+	switch {
+	case r.Sources == 0:
+		last := r.Steps[len(r.Steps)-1]
+		fmt.Fprintf(w, "%s new connections per second fail more than %s even from %d source addresses (%s failed).\n",
+			capacity.FormatRate(r.Rate), pct(r.Target), last.Sources, pct(last.Point.Mean))
+	case fewer != nil:
+		fmt.Fprintf(w, "%s new connections per second need %d source address(es): with %d, %s of attempts fail; with %d, at most %s with %.0f %% confidence (%d seeds).\n",
+			capacity.FormatRate(r.Rate), r.Sources, fewer.Sources, pct(fewer.Point.Mean), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
+	default:
+		fmt.Fprintf(w, "%s new connections per second need %d source address(es): failures stay at or below %s with %.0f %% confidence (%d seeds).\n",
+			capacity.FormatRate(r.Rate), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
+	}
+	fmt.Fprintf(w, "Analytic bound: %s per source address, so ⌈%s ÷ %s⌉ = %d.\n",
+		r.PerSource.Formula(), capacity.FormatRate(r.Rate), capacity.FormatRate(r.PerSource.Rate), r.Analytic)
 }

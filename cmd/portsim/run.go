@@ -171,6 +171,9 @@ func (o runOptions) checkSettings() error {
 		if err := st.Validate(); err != nil {
 			return usagef("with -allocator %s: %v", a, err)
 		}
+		if err := st.CheckTrace(); err != nil {
+			return usagef("flag -trace: %v", err)
+		}
 	}
 	return nil
 }
@@ -227,6 +230,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	events := fs.String("events", "", "write the per-attempt event log CSV to `FILE` (FILE-ALLOCATOR.csv for several allocators)")
 	out := fs.String("o", "", "also write runs.jsonl, runs.csv, bench.txt, charts and report.md to `DIR`")
 	asJSON := fs.Bool("json", false, "print the runs as JSON instead of a table")
+	maxMem := fs.String("max-memory", "4GiB", "refuse a run estimated to need more than `SIZE`")
 	given := settingFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -249,7 +253,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := checkBudget(s, budgetFlagDefault); err != nil {
+	budget, err := bench.ParseBytes(*maxMem)
+	if err != nil {
+		return usagef("flag -max-memory: %v", err)
+	}
+	if err := checkBudget(s, budget); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -418,10 +426,6 @@ func num(v float64, prec int) string {
 	}
 	return strconv.FormatFloat(v, 'f', prec, 64)
 }
-
-// budgetFlagDefault is the memory budget of a run when -max-memory is not
-// given.
-const budgetFlagDefault = bench.DefaultMemoryBudget
 
 // checkBudget refuses a suite whose runs would need more than budget
 // bytes each.
