@@ -203,7 +203,7 @@ type checker struct {
 	fourTup  bool      // the 4-tuple test applies (connect in a 4-tuple stack)
 	small    *dstTable // the 4-tuple test on a table in its small form
 	primary  *portSet  // the set that decides most answers
-	second   *portSet // bound ports, for the 4-tuple test
+	second   *portSet  // bound ports, for the 4-tuple test
 	probes   int
 	reserved *[numWords]uint64 // reserved ports and ports outside the range
 }
