@@ -39,7 +39,8 @@ type Bound struct {
 	// Sources·Ports / ((Hold + Unusable)·Share); +Inf when ports are never
 	// held, 0 when they are held forever.
 	Rate float64 `json:"-"`
-	// Why says in one phrase what sets Unusable.
+	// Why names what sets Unusable: "TIME_WAIT", "tcp_tw_reuse_delay", or
+	// why there is no TIME_WAIT.
 	Why string `json:"why"`
 }
 
@@ -54,14 +55,22 @@ func (b Bound) Cycle() time.Duration {
 }
 
 // Formula returns the bound as arithmetic on its inputs, such as
-// "1 × 28232 ports ÷ (60s + 0s) = 470.5/s".
+// "1 source × 28232 ports ÷ (mean hold 0s + TIME_WAIT 1m0s) = 470.5/s".
 func (b Bound) Formula() string {
+	src := "sources"
+	if b.Sources == 1 {
+		src = "source"
+	}
 	share := ""
 	if b.Share < 1 {
-		share = fmt.Sprintf(" ÷ %.4g (largest share of one destination)", b.Share)
+		share = fmt.Sprintf(" ÷ %.4g (the busiest destination's share)", b.Share)
 	}
-	return fmt.Sprintf("%d × %d ports ÷ (%v hold + %v %s)%s = %s/s",
-		b.Sources, b.Ports, b.Hold, b.Unusable, b.Why, share, FormatRate(b.Rate))
+	unusable := b.Why + " " + b.Unusable.String()
+	if b.Unusable == 0 {
+		unusable = b.Why
+	}
+	return fmt.Sprintf("%d %s × %d ports ÷ (mean hold %v + %s)%s = %s/s",
+		b.Sources, src, b.Ports, b.Hold, unusable, share, FormatRate(b.Rate))
 }
 
 // FormatRate formats a rate in connections per second: four significant
@@ -95,14 +104,14 @@ func Analytic(cfg sim.Config) Bound {
 	}
 	switch {
 	case w.Path == allocator.UDP:
-		b.Why = "(UDP has no TIME_WAIT)"
+		b.Why = "no TIME_WAIT, UDP"
 	case w.Close != workload.ClientClose:
-		b.Why = "(the client does not close first, so holds no TIME_WAIT)"
+		b.Why = "no TIME_WAIT, the server or a reset closes"
 	case st.TimeWait == 0:
-		b.Why = "(no TIME_WAIT)"
+		b.Why = "no TIME_WAIT"
 	case twReuse(st, w):
 		b.Unusable = min(st.TWReuseDelay, st.TimeWait)
-		b.Why = fmt.Sprintf("tcp_tw_reuse_delay (tcp_tw_reuse=%d takes TIME_WAIT over)", st.TWReuse)
+		b.Why = "tcp_tw_reuse_delay"
 	default:
 		b.Unusable = st.TimeWait
 		b.Why = "TIME_WAIT"

@@ -402,3 +402,10 @@ func splitmix(seed, i uint64) uint64 {
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
 }
+
+// Check reports the first option out of its range, naming it and the
+// expected form, after filling in the defaults.
+func (o Options) Check() error {
+	_, err := o.withDefaults()
+	return err
+}
