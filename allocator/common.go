@@ -13,6 +13,7 @@ const (
 	streamSecret uint64 = 2 // keyed-hash secrets
 	streamTable  uint64 = 3 // initial table contents
 	streamClock  uint64 = 4 // phase of a modelled kernel clock
+	streamWindow uint64 = 5 // user-space choices layered on a kernel model
 )
 
 // newRNG returns a PCG generator for one purpose of one seed.

@@ -168,20 +168,26 @@ func (l *linuxConnect) Cell(now time.Duration, f Flow) (cell, size int) {
 
 // Allocate is __inet_hash_connect for a socket with no local port.
 func (l *linuxConnect) Allocate(now time.Duration, f Flow, c Checker) (uint16, error) {
+	return l.connectIn(now, f, c, l.lo, l.n)
+}
+
+// connectIn is __inet_hash_connect over the range lo..lo+n-1, which is the
+// netns range or, narrowed by IP_LOCAL_PORT_RANGE, a socket's own.
+func (l *linuxConnect) connectIn(now time.Duration, f Flow, c Checker, lo uint16, n int) (uint16, error) {
 	po := l.portOffset(now, f)
 	index := uint32(po) & l.mask
 	step := 2
 	if l.perSocket {
 		step = 1
 	}
-	remaining := linuxRemaining(l.n, !l.perSocket)
+	remaining := linuxRemaining(n, !l.perSocket)
 	offset := int((l.table[index] + uint32(po>>32)) % uint32(remaining))
 	if !l.perSocket {
 		offset &^= 1 // first pass: ports of lo's parity
 	}
-	port, i, ok := linuxPass(c, f, l.lo, l.n, remaining, offset, step)
+	port, i, ok := linuxPass(c, f, lo, n, remaining, offset, step)
 	if !ok && !l.perSocket && remaining > 1 {
-		port, i, ok = linuxPass(c, f, l.lo, l.n, remaining, offset+1, step)
+		port, i, ok = linuxPass(c, f, lo, n, remaining, offset+1, step)
 	}
 	if !ok {
 		return 0, ErrExhausted
