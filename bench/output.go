@@ -252,7 +252,7 @@ func pivotTable(sc *Scenario, runs []results.Run, metric string) string {
 		cells[row][col] = append(cells[row][col], m.Value(r))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s), mean over seeds ± 95 %% CI, by %s:\n\n| allocator |", m.Doc, m.Unit, sc.X)
+	fmt.Fprintf(&b, "**%s** by %s (%s; mean over seeds ± 95 %% CI): %s.\n\n| allocator |", m.Name, sc.X, m.Unit, m.Doc)
 	for _, c := range cols {
 		fmt.Fprintf(&b, " %s=%s |", sc.X, c)
 	}
