@@ -413,14 +413,14 @@ func fmtPct(tol, v float64) string {
 	return strconv.FormatFloat(100*tol, 'g', 3, 64) + " %"
 }
 
+// fmtNum formats a published or reproduced value: whole numbers as they
+// are, others to four significant digits.
 func fmtNum(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "n/a"
-	case v != 0 && (math.Abs(v) < 0.01 || math.Abs(v) >= 1e6):
-		return strconv.FormatFloat(v, 'g', 4, 64)
-	case v == math.Trunc(v):
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	}
-	return strconv.FormatFloat(v, 'f', 3, 64)
+	return strconv.FormatFloat(v, 'g', 4, 64)
 }

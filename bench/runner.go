@@ -253,7 +253,9 @@ func runUnit(ctx context.Context, u Unit, out, cellsDir string) (*cellFile, erro
 	}
 	key := c.Key(u.Replicate)
 	var run results.Run
-	if c.Scenario.Events {
+	if c.Scenario.Events && u.Replicate == 0 {
+		// Event logs are a few MB each; the charts draw the first
+		// replicate's only.
 		run, err = runWithEvents(ctx, cfg, out, eventsName(c, u.Replicate))
 	} else {
 		run, err = sim.Run(ctx, cfg)

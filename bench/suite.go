@@ -100,7 +100,8 @@ type Scenario struct {
 	// X is the swept setting charts put on their x axis (default: the
 	// first swept setting).
 	X string
-	// Events writes the per-attempt event log of every run.
+	// Events writes the per-attempt event log of the first replicate of
+	// every cell (the one event-log charts draw).
 	Events bool
 	// Metrics name the metrics of the scenario's summary tables (default:
 	// failure fraction, mean and 99th-percentile probes, reuse interval

@@ -126,8 +126,13 @@ type Setup struct {
 	// RatePerSec is the offered arrival rate in connections per second (0
 	// when not a rate-driven workload).
 	RatePerSec float64 `json:"rate_per_sec"`
-	// Hold describes the hold-time distribution.
-	Hold string `json:"hold"`
+	// Hold describes the hold-time distribution; HoldMeanNS is its mean in
+	// nanoseconds, -1 for connections that are never closed.
+	Hold       string `json:"hold"`
+	HoldMeanNS int64  `json:"hold_mean_ns"`
+	// Loopback reports destinations on 127/8, where tcp_tw_reuse=2
+	// applies.
+	Loopback bool `json:"loopback,omitempty"`
 	// Prefill is the share of ports held from the start by background
 	// connections (0 for none).
 	Prefill float64 `json:"prefill,omitempty"`
@@ -141,14 +146,32 @@ func (r *Run) FailureFraction() float64 {
 	return float64(r.Failures) / float64(r.Attempts)
 }
 
-// KneeRate returns the analytic sustainable rate of one destination,
-// Sources·Ports / TIME_WAIT, in connections per second: above it, a client
-// that closes first must fail a fraction 1 - knee/rate of its attempts.
+// KneeRate returns the analytic sustainable rate towards one
+// destination, in connections per second: Sources·Ports / (mean hold +
+// the time a closed port stays unusable). Above it a share 1 - knee/rate
+// of the attempts must fail (Little's law). The unusable time is
+// TIME_WAIT after a client close over TCP, only tcp_tw_reuse_delay when
+// take-over applies (timestamps on, tcp_tw_reuse 1, or 2 towards a
+// loopback destination, in a 4-tuple stack's connect()), and none after a
+// server close, a reset or over UDP. KneeRate is 0 for connections that
+// never close and +Inf when ports are never held.
 func (s Setup) KneeRate() float64 {
-	if s.TimeWaitNS <= 0 {
+	if s.HoldMeanNS < 0 {
+		return 0
+	}
+	unusable := int64(0)
+	if s.Close == "client" && s.Path != "udp" {
+		unusable = s.TimeWaitNS
+		if s.Path == "connect" && s.Scope == "4-tuple" && s.Timestamps &&
+			(s.TWReuse == 1 || (s.TWReuse == 2 && s.Loopback)) {
+			unusable = min(unusable, s.TWReuseDelayNS)
+		}
+	}
+	cycle := float64(s.HoldMeanNS + unusable)
+	if cycle <= 0 {
 		return math.Inf(1)
 	}
-	return float64(max(s.Sources, 1)*s.Ports) / (float64(s.TimeWaitNS) / 1e9)
+	return float64(max(s.Sources, 1)*s.Ports) / (cycle / 1e9)
 }
 
 // Key returns a string identifying the run's cell and seed inside a suite:

@@ -341,6 +341,11 @@ func (s *state) setup() results.Setup {
 	su.Arrivals = arrivalsName(w.Arrivals)
 	su.RatePerSec = w.MeanRate()
 	su.Hold = w.Hold.String()
+	su.HoldMeanNS = int64(w.Hold.Mean())
+	if w.Hold.Mean() == workload.Forever {
+		su.HoldMeanNS = -1
+	}
+	su.Loopback = w.Loopback
 	return su
 }
 

@@ -53,11 +53,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	resume := fs.String("resume", "", "finish the interrupted run in `DIR`, running only the missing runs")
 	maxMem := fs.String("max-memory", "4GiB", "refuse runs estimated to need more than `SIZE` each")
 	commit := fs.String("commit", "", "commit id to record in the manifest")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseMixed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		return usagef("bench: expected at most one suite name or file, got %d arguments", fs.NArg())
+	if len(pos) > 1 {
+		return usagef("bench: expected at most one suite name or file, got %d: %s", len(pos), strings.Join(pos, " "))
 	}
 	budget, err := bench.ParseBytes(*maxMem)
 	if err != nil {
@@ -74,7 +75,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var s *bench.Suite
 	dir := *out
 	if *resume != "" {
-		if fs.NArg() > 0 || *seeds != 0 {
+		if len(pos) > 0 || *seeds != 0 {
 			return usagef("bench: -resume takes the suite and seeds from %s; give no suite and no -seeds", *resume)
 		}
 		dir = *resume
@@ -87,8 +88,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		s.Dir = dir
 	} else {
 		name := "standard"
-		if fs.NArg() == 1 {
-			name = fs.Arg(0)
+		if len(pos) == 1 {
+			name = pos[0]
 		}
 		if s, err = bench.Load(name); err != nil {
 			return asUsage(err)
@@ -195,13 +196,14 @@ Example:
 
 func runPlot(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("plot", plotUsage, stdout)
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseMixed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return usagef("plot: expected one directory, the output of portsim bench (see `portsim help plot`)")
 	}
-	dir := fs.Arg(0)
+	dir := pos[0]
 	s, err := bench.Load(filepath.Join(dir, bench.SuiteFile))
 	if err != nil {
 		return usagef("plot: %s is not a suite output: %v", dir, err)
@@ -246,20 +248,21 @@ func runMerge(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("merge", mergeUsage, stdout)
 	out := fs.String("o", "", "output `DIR` for the merged results (required)")
 	commit := fs.String("commit", "", "commit id to record in the manifest")
-	if err := parseFlags(fs, args); err != nil {
+	shards, err := parseMixed(fs, args)
+	if err != nil {
 		return err
 	}
 	if *out == "" {
 		return usagef("merge: -o DIR is required")
 	}
-	if fs.NArg() == 0 {
+	if len(shards) == 0 {
 		return usagef("merge: expected the shard directories to join")
 	}
-	o, err := bench.Merge(*out, fs.Args(), *commit, time.Now())
+	o, err := bench.Merge(*out, shards, *commit, time.Now())
 	if err != nil {
 		return asUsage(err)
 	}
-	fmt.Fprintf(stdout, "merged %d runs from %d shards; report: %s\n", len(o.Runs), fs.NArg(), filepath.Join(*out, bench.ReportFile))
+	fmt.Fprintf(stdout, "merged %d runs from %d shards; report: %s\n", len(o.Runs), len(shards), filepath.Join(*out, bench.ReportFile))
 	return nil
 }
 

@@ -156,6 +156,27 @@ func newFlags(name, usage string, stdout io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parseMixed is parseFlags for commands whose arguments may come before,
+// between or after their flags ("portsim bench capacity -o DIR"). It
+// returns the arguments that are not flags, in order.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 // parseFlags parses args, turning -h into flag.ErrHelp (after printing
 // the usage) and any other flag error into a usage error naming the
 // command.

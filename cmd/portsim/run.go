@@ -20,6 +20,7 @@ import (
 
 	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/bench"
+	"github.com/portsim/portsim/internal/suggest"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim"
 )
@@ -231,6 +232,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("o", "", "also write runs.jsonl, runs.csv, bench.txt, charts and report.md to `DIR`")
 	asJSON := fs.Bool("json", false, "print the runs as JSON instead of a table")
 	maxMem := fs.String("max-memory", "4GiB", "refuse a run estimated to need more than `SIZE`")
+	extra := fs.String("metrics", "", "add the metrics `NAME[,NAME...]` (columns of runs.csv, e.g. wrap_mean,probes_odd_mean) to the table")
 	given := settingFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -240,6 +242,20 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *seeds < 1 || *seeds > 1000 {
 		return usagef("flag -seeds %d: expected 1 to 1000", *seeds)
+	}
+	var extraMetrics []string
+	for _, m := range strings.Split(*extra, ",") {
+		if m = strings.TrimSpace(m); m == "" {
+			continue
+		}
+		if _, ok := results.LookupMetric(m); !ok {
+			var names []string
+			for _, mm := range results.Metrics() {
+				names = append(names, mm.Name)
+			}
+			return usagef("flag -metrics: unknown metric %q%s; metrics: %s", m, suggest.Hint(m, names), strings.Join(names, ", "))
+		}
+		extraMetrics = append(extraMetrics, m)
 	}
 	o, err := parseAllocs(*alloc, params)
 	if err != nil {
@@ -289,7 +305,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	} else {
-		printRunTable(stdout, s, runs)
+		printRunTable(stdout, s, runs, extraMetrics)
 	}
 	var attempts int64
 	for _, r := range runs {
@@ -376,7 +392,7 @@ func runUnits(ctx context.Context, s *bench.Suite, eventsPath string) ([]results
 
 // printRunTable prints the setup of each allocator and one row per
 // allocator, averaged over seeds.
-func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run) {
+func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run, extra []string) {
 	groups := results.Summarize(runs, func(r *results.Run) string {
 		return bench.AllocRef{Name: r.Allocator, Params: r.Params}.Label()
 	})
@@ -385,19 +401,27 @@ func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "allocator\tattempts\tfailures\tfail %\tprobes mean\tp99\tmax\treuse p1 (s)\treuse p50 (s)\tdist min\tdist mean\tDNS-OARC\t")
+	fmt.Fprint(tw, "allocator\tattempts\tfailures\tfail %\tprobes mean\tp99\tmax\treuse p1 (s)\treuse p50 (s)\tdist min\tdist mean\tDNS-OARC\t")
+	for _, m := range extra {
+		fmt.Fprintf(tw, "%s\t", m)
+	}
+	fmt.Fprintln(tw)
 	for _, g := range groups {
 		v := map[string]float64{}
 		for _, st := range g.Stats {
 			v[st.Metric] = st.Mean
 		}
 		oarc := v["oarc_score"]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Key,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t", g.Key,
 			num(v["attempts"], 0), num(v["failures"], 0), num(100*v["failure_fraction"], 2),
 			num(v["probes_mean"], 1), num(v["probes_p99"], 0), num(v["probes_max"], 0),
 			num(v["reuse_interval_p1_s"], 3), num(v["reuse_interval_p50_s"], 3),
 			num(v["reuse_distance_min"], 0), num(v["reuse_distance_mean"], 0),
 			num(oarc, 0)+" "+results.OARCClass(oarc))
+		for _, m := range extra {
+			fmt.Fprintf(tw, "%s\t", numAuto(v[m]))
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	if s.Seeds > 1 {
@@ -417,12 +441,24 @@ func describeSetup(r *results.Run) string {
 		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1))
 }
 
+// numAuto formats whole numbers as they are and others to four
+// significant digits.
+func numAuto(v float64) string {
+	if !math.IsNaN(v) && !math.IsInf(v, 0) && v == math.Trunc(v) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strings.TrimSuffix(num(v, -1), "") // NaN, Inf
+}
+
 func num(v float64, prec int) string {
 	if math.IsNaN(v) {
 		return "-"
 	}
 	if math.IsInf(v, 1) {
 		return "inf"
+	}
+	if prec < 0 {
+		return strconv.FormatFloat(v, 'g', 4, 64)
 	}
 	return strconv.FormatFloat(v, 'f', prec, 64)
 }

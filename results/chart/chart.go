@@ -89,6 +89,7 @@ func Charts() []Chart {
 		Occupancy(),
 		SuccDiff(),
 		PortUsage(),
+		FailureVsPrefill(),
 	}
 }
 

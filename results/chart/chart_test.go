@@ -144,6 +144,9 @@ func TestChartsRender(t *testing.T) {
 			if strings.HasPrefix(c.Name, "errors-by-") {
 				in = windowRuns()
 			}
+			if c.Name == "failure-vs-prefill" {
+				in = prefillRuns()
+			}
 			if err := c.Render(in, dir, "", "png", "svg"); err != nil {
 				t.Fatal(err)
 			}
@@ -166,6 +169,9 @@ func TestChartsRender(t *testing.T) {
 			in := runs
 			if strings.HasPrefix(c.Name, "errors-by-") {
 				in = windowRuns()
+			}
+			if c.Name == "failure-vs-prefill" {
+				in = prefillRuns()
 			}
 			if err := c.Render(in, out, "", "png"); err != nil {
 				t.Error(err)
