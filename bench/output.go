@@ -399,6 +399,8 @@ func (c Comparison) Sentence() string {
 	switch {
 	case c.N == 0:
 		return "not reproduced: no run matches"
+	case c.Agrees() && c.Published.Tolerance == 0:
+		return "agrees: exactly the published value"
 	case c.Agrees():
 		return fmt.Sprintf("agrees: within %s of the published value", fmtPct(c.Published.Tolerance, c.Published.Value))
 	}
@@ -414,13 +416,16 @@ func fmtPct(tol, v float64) string {
 }
 
 // fmtNum formats a published or reproduced value: whole numbers as they
-// are, others to four significant digits.
+// are, from 100 up with one decimal, smaller ones to four significant
+// digits.
 func fmtNum(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "n/a"
 	case v == math.Trunc(v) && math.Abs(v) < 1e15:
 		return strconv.FormatFloat(v, 'f', 0, 64)
+	case math.Abs(v) >= 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }
