@@ -101,12 +101,12 @@ func Measure(ctx context.Context, opt Options) (*Observations, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = defaultTimeout
 	}
-	parent, err := parentNamespace()
+	netns, err := parentNamespace()
 	if err != nil {
 		return nil, err
 	}
 	req := func(e Experiment) request {
-		return request{Experiment: e, ParentNetNS: parent, Timeout: Duration(opt.Timeout)}
+		return request{Experiment: e, ParentNetNS: netns, Timeout: Duration(opt.Timeout)}
 	}
 
 	// The first experiment settles how namespaces are made.
@@ -122,6 +122,9 @@ func Measure(ctx context.Context, opt Options) (*Observations, error) {
 	}
 	start := time.Now()
 	first, user, err := startFirst(ctx, opt, req(exps[0]))
+	if ctx.Err() != nil {
+		return nil, interrupted(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +135,7 @@ func Measure(ctx context.Context, opt Options) (*Observations, error) {
 	}
 	done(0, first, time.Since(start))
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, opt.Parallel)
@@ -159,6 +163,9 @@ func Measure(ctx context.Context, opt Options) (*Observations, error) {
 		}()
 	}
 	wg.Wait()
+	if parent.Err() != nil {
+		return nil, interrupted(parent)
+	}
 	// Report the error that caused the others (the first non-cancellation).
 	var firstErr error
 	for _, err := range errs {
@@ -173,6 +180,11 @@ func Measure(ctx context.Context, opt Options) (*Observations, error) {
 		return nil, fmt.Errorf("probe: %w", firstErr)
 	}
 	return obs, nil
+}
+
+// interrupted is the error of a probe stopped by its context.
+func interrupted(ctx context.Context) error {
+	return fmt.Errorf("probe: interrupted (%w): no observations were kept", ctx.Err())
 }
 
 // startFirst runs the first experiment, as root in a new network

@@ -30,7 +30,8 @@ type Observations struct {
 	Experiments []Observation `json:"experiments"`
 }
 
-// Kernel is uname(2) of the kernel probed.
+// Kernel is uname(2) of the kernel probed: the fields of struct utsname
+// of the same names.
 type Kernel struct {
 	Sysname string `json:"sysname"`
 	Release string `json:"release"`
@@ -189,7 +190,7 @@ func ReadObservations(r io.Reader) (*Observations, error) {
 func ReadObservationsFile(path string) (*Observations, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("observations: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	o, err := ReadObservations(f)

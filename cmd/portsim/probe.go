@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/internal/suggest"
 	"github.com/portsim/portsim/probe"
 	"github.com/portsim/portsim/results"
@@ -112,9 +113,14 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			m.Params[k] = v
 		}
+		for _, f := range [][2]string{{"compare", *compare}, {"bind", *bindModel}, {"udp", *udpModel}} {
+			if _, err := allocator.Lookup(f[1]); err != nil {
+				return usagef("flag -%s: %v", f[0], err)
+			}
+		}
 		models = probe.Models{Connect: m, Bind: probe.Model{Name: *bindModel}, UDP: probe.Model{Name: *udpModel}}
 		if err := models.Validate(); err != nil {
-			return usagef("flag -compare: %v", err)
+			return usagef("flag -param: %v", err)
 		}
 	}
 
