@@ -162,7 +162,11 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 				return files, err
 			}
 			base := sc.Name + "-" + name
-			if err := c.Render(sruns, chartDir, base); err != nil {
+			cruns, at := chartRuns(sc, name, sruns)
+			if at != "" {
+				c.Caption = strings.TrimSuffix(c.Caption, ".") + ", at " + at + "."
+			}
+			if err := c.Render(cruns, chartDir, base); err != nil {
 				if errors.Is(err, chart.ErrNoData) {
 					missing = append(missing, fmt.Sprintf("%s (%v)", name, err))
 					continue
@@ -182,6 +186,35 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 		return files, fmt.Errorf("writing report: %w", err)
 	}
 	return append(files, ReportFile), nil
+}
+
+// chartRuns returns the runs a chart of a swept scenario draws, and the
+// sweep point it shows. Charts with a sweep value on their x axis
+// (failure-vs-rate, failure-vs-prefill, errors-by-KEY) take every run;
+// the others — distributions and time series, one line per allocator —
+// would draw a line per allocator and sweep point, too many to read, so
+// they take the last value of each swept setting (the heaviest load of a
+// rate sweep).
+func chartRuns(sc *Scenario, name string, runs []results.Run) ([]results.Run, string) {
+	swept := sc.swept()
+	if len(swept) == 0 || name == "failure-vs-rate" || name == "failure-vs-prefill" || strings.HasPrefix(name, "errors-by-") {
+		return runs, ""
+	}
+	last := map[string]string{}
+	for _, v := range sc.Settings {
+		if len(v.Values) > 1 {
+			last[v.Key] = v.Values[len(v.Values)-1]
+		}
+	}
+	out := results.Select(runs, func(r *results.Run) bool {
+		for k, v := range last {
+			if r.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+	return out, formatLabels(last)
 }
 
 // attemptCharts draws an event-log chart for the first replicate of every
