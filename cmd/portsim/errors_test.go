@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portsim/portsim/bench"
+	"github.com/portsim/portsim/probe"
 )
 
 // TestErrorsAndLimits checks every row of the "Errors and limits" table
@@ -30,6 +31,7 @@ func TestErrorsAndLimits(t *testing.T) {
 	badChart := write("badchart.yaml", "name: x\nallocators: [linux]\ncharts: [probe-cdf]\nscenarios: [{name: a}]\n")
 	trace := write("trace.csv", "time,src,dst,dst_port,hold,close\n0s,10.0.0.1,198.18.0.1,443,1s,client\n1s,10.0.0.1,198.18.0.1,443,-2s,client\n")
 	notADir := write("afile", "a file where a directory should be")
+	recorded := filepath.Join("..", "..", "probe", "testdata", "linux-6.18-x86_64.json")
 
 	for _, tc := range []struct {
 		name string
@@ -65,6 +67,9 @@ func TestErrorsAndLimits(t *testing.T) {
 		{"shard K>N", []string{"bench", "-shard", "5/4"}, 2, `flag -shard "5/4": expected K/N with 1 <= K <= N`},
 		{"shard no N", []string{"bench", "-shard", "2"}, 2, `flag -shard "2": expected K/N`},
 		{"resume without run", []string{"bench", "-resume", dir}, 2, "flag -resume: " + dir + " holds no suite run"},
+		{"probe observations without compare", []string{"probe", "-observations", recorded}, 2, "flag -observations: give the model to check with -compare ALLOCATOR"},
+		{"probe unknown experiment", []string{"probe", "-compare", "linux", "-observations", recorded, "-only", "connect-exhast"}, 2, `flag -only: no experiment "connect-exhast" (did you mean "connect-exhaust"?)`},
+		{"probe failing model", []string{"probe", "-compare", "sequential", "-observations", recorded}, 1, "probe: 15 of 37 checks fail"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errs, code := portsim(t, tc.args...)
@@ -75,6 +80,16 @@ func TestErrorsAndLimits(t *testing.T) {
 				t.Errorf("the error takes more than one line: %q", errs)
 			}
 		})
+	}
+}
+
+// TestProbeCompareRecorded checks portsim probe -compare against the
+// recorded probe of a real kernel: linux passes (exit 0), sequential fails
+// (exit 1, above).
+func TestProbeCompareRecorded(t *testing.T) {
+	out, errs, code := portsim(t, "probe", "-compare", "linux", "-observations", filepath.Join("..", "..", "probe", "testdata", "linux-6.18-x86_64.json"))
+	if code != 0 || !strings.Contains(out, "PASS: all 37 checks pass") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 }
 
@@ -104,6 +119,11 @@ func TestInterruptedBench(t *testing.T) {
 // TestMain lets TestSignalStopsBench run the real main in a child
 // process: with PORTSIM_MAIN set, the test binary is portsim.
 func TestMain(m *testing.M) {
+	if os.Getenv(probe.ChildEnv) != "" {
+		// A probe re-executes its binary as the child in a new namespace:
+		// in these tests that binary is the test binary.
+		os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+	}
 	if os.Getenv("PORTSIM_MAIN") != "" {
 		os.Args = append([]string{"portsim"}, strings.Fields(os.Getenv("PORTSIM_MAIN"))...)
 		main()
