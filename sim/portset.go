@@ -137,13 +137,6 @@ type counts struct {
 
 func (c *counts) init() { c.nz.init() }
 
-func (c *counts) get(p uint16) uint32 {
-	if ch := c.chunks[p>>12]; ch != nil {
-		return ch[p&4095]
-	}
-	return 0
-}
-
 func (c *counts) inc(p uint16) {
 	ch := c.chunks[p>>12]
 	if ch == nil {
