@@ -82,21 +82,24 @@ func (s *portSet) summarize(w int, v uint64) {
 	}
 }
 
+// summary returns summary word i for the parity mask (evenMask, oddMask,
+// or all ports).
+func (s *portSet) summary(i int, mask uint64) uint64 {
+	switch mask {
+	case evenMask:
+		return s.sumEven[i]
+	case oddMask:
+		return s.sumOdd[i]
+	}
+	return s.sumEven[i] | s.sumOdd[i]
+}
+
 // nextCandidate returns the first word index in [w, last] whose summary
 // says it may hold a port of the parity mask outside the set, or last+1.
 func (s *portSet) nextCandidate(w, last int, mask uint64) int {
 	for w <= last {
 		i := w >> 6
-		var sum uint64
-		switch mask {
-		case evenMask:
-			sum = s.sumEven[i]
-		case oddMask:
-			sum = s.sumOdd[i]
-		default:
-			sum = s.sumEven[i] | s.sumOdd[i]
-		}
-		sum &= ^uint64(0) << (w & 63)
+		sum := s.summary(i, mask) & (^uint64(0) << (w & 63))
 		if sum != 0 {
 			return i<<6 + bits.TrailingZeros64(sum)
 		}
@@ -110,16 +113,7 @@ func (s *portSet) nextCandidate(w, last int, mask uint64) int {
 func (s *portSet) prevCandidate(w, first int, mask uint64) int {
 	for w >= first {
 		i := w >> 6
-		var sum uint64
-		switch mask {
-		case evenMask:
-			sum = s.sumEven[i]
-		case oddMask:
-			sum = s.sumOdd[i]
-		default:
-			sum = s.sumEven[i] | s.sumOdd[i]
-		}
-		sum &= ^uint64(0) >> (63 - w&63)
+		sum := s.summary(i, mask) & (^uint64(0) >> (63 - w&63))
 		if sum != 0 {
 			return i<<6 + 63 - bits.LeadingZeros64(sum)
 		}

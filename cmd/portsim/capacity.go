@@ -164,32 +164,34 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *verbose {
 			fmt.Fprintf(stderr, "%s: %s\n", a, describeConfig(cfg))
 		}
+		var (
+			result any
+			nRuns  int
+			nTried int64
+			show   func()
+		)
 		if rate > 0 {
 			r, err := capacity.FewestSources(ctx, cfg, rate, opt)
 			if err != nil {
 				return capacityError(a, err)
 			}
-			runs, attempts = runs+r.Runs, attempts+r.Attempts
-			out = append(out, r)
-			if !*asJSON {
-				if i > 0 {
-					fmt.Fprintln(stdout)
-				}
-				printSources(stdout, a, cfg, r)
+			result, nRuns, nTried = r, r.Runs, r.Attempts
+			show = func() { printSources(stdout, a, cfg, r) }
+		} else {
+			r, err := capacity.Search(ctx, cfg, opt)
+			if err != nil {
+				return capacityError(a, err)
 			}
-			continue
+			result, nRuns, nTried = r, r.Runs, r.Attempts
+			show = func() { printCapacity(stdout, a, cfg, r) }
 		}
-		r, err := capacity.Search(ctx, cfg, opt)
-		if err != nil {
-			return capacityError(a, err)
-		}
-		runs, attempts = runs+r.Runs, attempts+r.Attempts
-		out = append(out, r)
+		runs, attempts = runs+nRuns, attempts+nTried
+		out = append(out, result)
 		if !*asJSON {
 			if i > 0 {
 				fmt.Fprintln(stdout)
 			}
-			printCapacity(stdout, a, cfg, r)
+			show()
 		}
 	}
 	if *asJSON {
