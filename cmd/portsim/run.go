@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,8 +193,8 @@ func (o runOptions) suite(seed uint64, seeds int, events bool) (*bench.Suite, er
 		fmt.Fprintf(&b, "  - name: %s\n", q(a))
 		if len(o.params[a]) > 0 {
 			b.WriteString("    params:\n")
-			for k, v := range o.params[a] {
-				fmt.Fprintf(&b, "      %s: %s\n", q(k), q(v))
+			for _, k := range slices.Sorted(maps.Keys(o.params[a])) {
+				fmt.Fprintf(&b, "      %s: %s\n", q(k), q(o.params[a][k]))
 			}
 		}
 	}
@@ -210,9 +212,9 @@ func (o runOptions) suite(seed uint64, seeds int, events bool) (*bench.Suite, er
 
 func describeFlags(o runOptions) string {
 	parts := []string{"-allocator " + strings.Join(o.allocs, ",")}
-	for a, ps := range o.params {
-		for k, v := range ps {
-			parts = append(parts, fmt.Sprintf("-param %s:%s=%s", a, k, v))
+	for _, a := range o.allocs {
+		for _, k := range slices.Sorted(maps.Keys(o.params[a])) {
+			parts = append(parts, fmt.Sprintf("-param %s:%s=%s", a, k, o.params[a][k]))
 		}
 	}
 	for _, kv := range o.settings {
