@@ -582,7 +582,7 @@ func (s *state) arrive() error {
 	case err != nil:
 		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
 	default:
-		if c.cur != a.Flow { // the allocator probed another flow last
+		if !sameTables(c.cur, a.Flow) { // the allocator probed another flow last
 			c.setFlow(a.Flow, src, dst)
 		}
 		if c.blocked(port) {

@@ -228,11 +228,18 @@ func (c *checker) setFlow(f allocator.Flow, src *srcTable, dst *dstTable) {
 	}
 }
 
+// sameTables reports whether two flows use the same tables: the same
+// path, source and destination. OrigPort and the rest of a flow do not
+// choose tables, so comparing them on every probe would be wasted work.
+func sameTables(a, b allocator.Flow) bool {
+	return a.Path == b.Path && a.Dst == b.Dst && a.Src == b.Src
+}
+
 // resolve makes sure the checker answers for f, which is normally the flow
 // being allocated; an allocator asking about another flow gets answers
 // from that flow's tables.
 func (c *checker) resolve(f allocator.Flow) {
-	if f == c.cur {
+	if sameTables(f, c.cur) {
 		return
 	}
 	src, dst := c.s.tables(f)
