@@ -186,7 +186,8 @@ type state struct {
 	chk   checker
 
 	reserved [numWords]uint64
-	n        int // ports in the range (the modulus of differences)
+	n        int    // ports in the range (the modulus of differences)
+	usable   [2]int // usable ports of the range by parity (even, odd)
 
 	srcs     map[srcKey]*srcTable
 	dsts     map[dstKey]*dstTable
@@ -283,6 +284,8 @@ func newState(cfg Config) (*state, error) {
 	for p := 0; p < 65536; p++ {
 		if p < int(r.Lo) || p > int(r.Hi) || r.IsReserved(uint16(p)) {
 			s.reserved[p>>6] |= 1 << (p & 63)
+		} else {
+			s.usable[p&1]++
 		}
 	}
 	s.chk = checker{s: s, reserved: &s.reserved}

@@ -47,6 +47,7 @@ type dstTable struct {
 	sRecs       []recEntry
 	recs        []portRec
 	recBase     uint16
+	recHalf     uint16 // entries of the first parity in recs
 
 	// Per-destination metric state.
 	seq          uint64 // allocations to this destination
@@ -98,7 +99,7 @@ func (d *dstTable) makeDense() {
 // creating it. The pointer is valid until the next call.
 func (d *dstTable) rec(p uint16, lo uint16, n int) *portRec {
 	if d.recs != nil {
-		return &d.recs[p-d.recBase]
+		return &d.recs[d.recIndex(p)]
 	}
 	i, found := slices.BinarySearchFunc(d.sRecs, p, func(e recEntry, p uint16) int { return int(e.port) - int(p) })
 	if found {
@@ -108,15 +109,24 @@ func (d *dstTable) rec(p uint16, lo uint16, n int) *portRec {
 		d.sRecs = slices.Insert(d.sRecs, i, recEntry{port: p, rec: portRec{lastClose: -1}})
 		return &d.sRecs[i].rec
 	}
-	d.recs, d.recBase = make([]portRec, n), lo
+	d.recs, d.recBase, d.recHalf = make([]portRec, n), lo, uint16((n+1)/2)
 	for i := range d.recs {
 		d.recs[i].lastClose = -1
 	}
 	for _, e := range d.sRecs {
-		d.recs[e.port-lo] = e.rec
+		d.recs[d.recIndex(e.port)] = e.rec
 	}
 	d.sRecs = nil
-	return &d.recs[p-lo]
+	return &d.recs[d.recIndex(p)]
+}
+
+// recIndex returns the index of port p in the dense history: the ports of
+// one parity (relative to recBase) first, then the other. Linux connect()
+// takes the ports of one parity while the other is full, so keeping a
+// parity together halves the memory its reuse metrics walk through.
+func (d *dstTable) recIndex(p uint16) int {
+	off := p - d.recBase
+	return int(off>>1) + int(off&1)*int(d.recHalf)
 }
 
 // The blocked and TIME_WAIT sets, in either form.
@@ -355,6 +365,10 @@ func (c *checker) ScanFree(f allocator.Flow, cy allocator.Cycle, off, n int) (ui
 		step %= L
 	}
 	base := int(cy.Base)
+	if c.allTaken(base, L, step, off, n) {
+		c.probes += n
+		return 0, n, false
+	}
 	var port, tried int
 	found := false
 	switch {
@@ -408,6 +422,32 @@ func (c *checker) ScanFree(f allocator.Flow, cy allocator.Cycle, off, n int) (ui
 	}
 	c.probes += tried
 	return uint16(port), tried, true
+}
+
+// allTaken reports, in constant time, that a scan of n candidates of the
+// cycle (base, L, step) from off finds every candidate blocked, in the
+// two cases where the candidates are a whole class of ports: step 1 over
+// at least L candidates, or step 2 over an even L and at least L/2 (one
+// parity), when the cycle covers the whole range and only the primary set
+// and reserved ports decide. It is what makes a Linux connect() that meets
+// a full even half cost one comparison; false means "scan".
+func (c *checker) allTaken(base, L, step, off, n int) bool {
+	if c.second != nil || c.primary == nil {
+		return false
+	}
+	r := &c.s.cfg.Stack.Range
+	if base > int(r.Lo) || base+L-1 < int(r.Hi) {
+		return false
+	}
+	u, k := &c.s.usable, &c.primary.n
+	switch {
+	case step == 1 || L == 1:
+		return n >= L && k[0]+k[1] == u[0]+u[1]
+	case step == 2 && L%2 == 0:
+		par := (base + off) & 1
+		return n >= L/2 && k[par] == u[par]
+	}
+	return false
 }
 
 // probeOnly answers Free without counting, for ScanFree's fallback, which
