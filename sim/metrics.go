@@ -6,22 +6,21 @@ import "math"
 // looks at.
 const oarcWindow = 26
 
-// record updates the metrics of one successful allocation of port to dst.
-// rec is the port's history, read before it is updated.
-func (s *state) record(dst *dstTable, rec *portRec, port uint16) {
+// record updates the metrics of one successful allocation of port to
+// dst, whose sequence number dst.seq already counts it. prev is the port's
+// history before this allocation.
+func (s *state) record(dst *dstTable, prev portRec, port uint16) {
 	r := &s.res
-	dst.seq++
-	if rec.lastClose >= 0 {
-		iv := s.now - rec.lastClose
+	if prev.lastClose >= 0 {
+		iv := s.now - prev.lastClose
 		r.ReuseInterval.Record(uint64(iv))
 		if iv < r.PrematureNS {
 			r.Premature++
 		}
 	}
-	if rec.lastSeq != 0 {
-		r.ReuseDistance.Record(dst.seq - rec.lastSeq)
+	if prev.lastSeq != 0 {
+		r.ReuseDistance.Record(dst.seq - prev.lastSeq)
 	}
-	rec.lastSeq = dst.seq
 	r.PortUsage.Record(port)
 
 	if dst.prev != 0 {

@@ -609,6 +609,14 @@ func (s *state) arrive() error {
 
 // establish records a new connection on port and schedules its close.
 func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, port uint16) {
+	// The port's history is read first: in a busy run it is usually a
+	// cache miss, and nothing below depends on it until record, so the
+	// processor overlaps the miss with the table and queue updates.
+	rec := s.rec(dst, port)
+	prev := *rec
+	dst.seq++
+	rec.lastSeq = dst.seq
+
 	if dst.inTW(port) {
 		// tcp_tw_reuse: the new connection takes over the TIME_WAIT
 		// 4-tuple; its expiry timer is now stale (see expire).
@@ -623,23 +631,18 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 	if s.trackUsed {
 		src.used.inc(port)
 	}
-	bind := a.Flow.Path == allocator.Bind
-	if bind {
+	if a.Flow.Path == allocator.Bind {
 		src.bound.inc(port)
 	}
 	s.est++
-	s.record(dst, s.rec(dst, port), port)
-
-	if a.Hold == workload.Forever {
-		return
+	if a.Hold != workload.Forever {
+		if at := s.now + int64(a.Hold); at >= s.now { // else it overflows: never closes within the run
+			id := s.newConn(conn{dst: dst, port: port, path: a.Flow.Path, close: a.Close})
+			s.closeSeq++
+			s.closes.push(closeEvent{at: at, seq: s.closeSeq, conn: id})
+		}
 	}
-	id := s.newConn(conn{dst: dst, port: port, path: a.Flow.Path, close: a.Close})
-	at := s.now + int64(a.Hold)
-	if at < s.now { // overflow: never closes within the run
-		return
-	}
-	s.closeSeq++
-	s.closes.push(closeEvent{at: at, seq: s.closeSeq, conn: id})
+	s.record(dst, prev, port)
 }
 
 func (s *state) newConn(c conn) int32 {
