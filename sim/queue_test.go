@@ -43,3 +43,33 @@ func TestCloseHeapOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestFifoOrder checks the timer queue against a slice under random
+// interleavings, across block boundaries and through empty states.
+func TestFifoOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var q fifo
+	var ref []timer
+	for step := range 200000 {
+		if len(ref) > 0 && rng.IntN(100) < 50+20*(step/20000%2) {
+			want := ref[0]
+			ref = ref[1:]
+			if got := *q.peek(); got != want {
+				t.Fatalf("step %d: peek = %+v, want %+v", step, got, want)
+			}
+			if got := q.pop(); got != want {
+				t.Fatalf("step %d: pop = %+v, want %+v", step, got, want)
+			}
+		} else {
+			tm := timer{at: int64(step), dst: int32(rng.IntN(5)), port: uint16(rng.IntN(65536)), bind: rng.IntN(2) == 0}
+			q.push(tm)
+			ref = append(ref, tm)
+		}
+		if q.size != len(ref) {
+			t.Fatalf("step %d: size %d, want %d", step, q.size, len(ref))
+		}
+	}
+	if len(q.blocks) > len(ref)/fifoBlock+2 {
+		t.Errorf("%d blocks in use for %d timers", len(q.blocks), len(ref))
+	}
+}
