@@ -115,6 +115,9 @@ type offsetMemo struct {
 	seed uint32
 	po   uint64
 	ok   bool
+	// from and to bound the virtual times whose time seed is seed, so that
+	// a repeat within the bucket skips the division.
+	from, to time.Duration
 }
 
 func newLinuxConnect(r Range, seed uint64, size int, perSocket bool) *linuxConnect {
@@ -150,13 +153,16 @@ func linuxTimeSeed(now, phase time.Duration) uint32 {
 
 // portOffset is inet_sk_port_offset at time now.
 func (l *linuxConnect) portOffset(now time.Duration, f Flow) uint64 {
-	seed := linuxTimeSeed(now, l.phase)
 	m := &l.memo
-	if m.ok && m.seed == seed && m.dst == f.Dst && m.src == f.Src {
+	if m.ok && now >= m.from && now < m.to && m.dst == f.Dst && m.src == f.Src {
 		return m.po
 	}
+	seed := linuxTimeSeed(now, l.phase)
 	po := linuxSecurePortEphemeral(l.k0, l.k1, f.Src, f.Dst, seed)
-	*m = offsetMemo{src: f.Src, dst: f.Dst, seed: seed, po: po, ok: true}
+	// The times of now's bucket, [q·P - phase, (q+1)·P - phase) where q
+	// is the full quotient (the seed is its low 32 bits).
+	from := now - time.Duration(uint64(now+l.phase)%uint64(linuxShufflePeriod))
+	*m = offsetMemo{src: f.Src, dst: f.Dst, seed: seed, po: po, ok: true, from: from, to: from + linuxShufflePeriod}
 	return po
 }
 

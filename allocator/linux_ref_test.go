@@ -610,3 +610,33 @@ func FuzzLinuxConnect(f *testing.F) {
 		}
 	})
 }
+
+// TestLinuxOffsetMemo checks the memoised port_offset against a fresh
+// SipHash at every call, across bucket edges (one nanosecond either side),
+// time going back, and alternating destinations.
+func TestLinuxOffsetMemo(t *testing.T) {
+	l := newLinuxConnect(Range{Lo: 32768, Hi: 60999}, 7, 1<<16, false)
+	rng := rand.New(rand.NewPCG(11, 12))
+	flows := []Flow{
+		{Path: Connect, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddrPort("198.18.0.1:443")},
+		{Path: Connect, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddrPort("198.18.0.2:443")},
+		{Path: Connect, Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddrPort("[2001:db8::2]:443")},
+	}
+	var now time.Duration
+	for i := range 20000 {
+		switch rng.IntN(4) {
+		case 0: // just before or at or after a bucket edge
+			edge := (now+l.phase)/linuxShufflePeriod*linuxShufflePeriod + linuxShufflePeriod - l.phase
+			now = edge + time.Duration(rng.IntN(3)-1)
+		case 1:
+			now = max(0, now-time.Duration(rng.Int64N(int64(time.Minute))))
+		default:
+			now += time.Duration(rng.Int64N(int64(3 * time.Second)))
+		}
+		f := flows[rng.IntN(len(flows))]
+		want := linuxSecurePortEphemeral(l.k0, l.k1, f.Src, f.Dst, linuxTimeSeed(now, l.phase))
+		if got := l.portOffset(now, f); got != want {
+			t.Fatalf("call %d at %v for %v: memoised offset %#x, fresh %#x", i, now, f.Dst, got, want)
+		}
+	}
+}
