@@ -576,15 +576,7 @@ func (s *state) arrive() error {
 	r.Attempts++
 	ok := err == nil
 	switch {
-	case errors.Is(err, allocator.ErrExhausted):
-		r.Failures++
-		r.ProbesFail.Record(probes)
-		if r.FirstFailureNS < 0 {
-			r.FirstFailureNS = s.now
-		}
-	case err != nil:
-		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
-	default:
+	case ok:
 		if !sameTables(c.cur, a.Flow) { // the allocator probed another flow last
 			c.setFlow(a.Flow, src, dst)
 		}
@@ -595,6 +587,14 @@ func (s *state) arrive() error {
 		r.Successes++
 		r.ProbesByParity[port&1].Record(probes) // Probes and ProbesOK are derived in result
 		s.establish(a, src, dst, port)
+	case errors.Is(err, allocator.ErrExhausted):
+		r.Failures++
+		r.ProbesFail.Record(probes)
+		if r.FirstFailureNS < 0 {
+			r.FirstFailureNS = s.now
+		}
+	default:
+		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
 	}
 	if s.fb != nil {
 		s.fb.Done(*a, ok)
