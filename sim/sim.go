@@ -577,7 +577,7 @@ func (s *state) arrive() error {
 	ok := err == nil
 	switch {
 	case ok:
-		if !sameTables(c.cur, a.Flow) { // the allocator probed another flow last
+		if !sameTables(&c.cur, &a.Flow) { // the allocator probed another flow last
 			c.setFlow(a.Flow, src, dst)
 		}
 		if c.blocked(port) {

@@ -241,7 +241,7 @@ func (c *checker) setFlow(f allocator.Flow, src *srcTable, dst *dstTable) {
 // sameTables reports whether two flows use the same tables: the same
 // path, source and destination. OrigPort and the rest of a flow do not
 // choose tables, so comparing them on every probe would be wasted work.
-func sameTables(a, b allocator.Flow) bool {
+func sameTables(a, b *allocator.Flow) bool {
 	return a.Path == b.Path && a.Dst == b.Dst && a.Src == b.Src
 }
 
@@ -275,7 +275,7 @@ func (c *checker) blocked(p uint16) bool {
 
 // Free answers one probe.
 func (c *checker) Free(p uint16, f allocator.Flow) bool {
-	if !sameTables(f, c.cur) {
+	if !sameTables(&f, &c.cur) {
 		c.resolve(f)
 	}
 	c.probes++
@@ -348,7 +348,7 @@ func (c *checker) down(from, to int, mask uint64) (int, bool) {
 // one probe at a time. The result and the probe count are exactly those of
 // calling Free on each candidate in order.
 func (c *checker) ScanFree(f allocator.Flow, cy allocator.Cycle, off, n int) (uint16, int, bool) {
-	if !sameTables(f, c.cur) {
+	if !sameTables(&f, &c.cur) {
 		c.resolve(f)
 	}
 	if n <= 0 {
