@@ -480,18 +480,18 @@ func (s *state) next() error {
 		s.haveArrival = false
 		return nil
 	}
-	a, ok := s.wl.Next()
-	if !ok {
+	prev := s.nextArrival.At
+	if !s.wl.Next(&s.nextArrival) {
 		s.haveArrival = false
 		if err := s.wl.Err(); err != nil {
 			return fmt.Errorf("sim: workload: %w", err)
 		}
 		return nil
 	}
-	if s.haveArrival && a.At < s.nextArrival.At {
-		return fmt.Errorf("sim: workload went back in time: attempt at %v after one at %v", a.At, s.nextArrival.At)
+	if s.haveArrival && s.nextArrival.At < prev {
+		return fmt.Errorf("sim: workload went back in time: attempt at %v after one at %v", s.nextArrival.At, prev)
 	}
-	s.nextArrival, s.haveArrival = a, true
+	s.haveArrival = true
 	return nil
 }
 

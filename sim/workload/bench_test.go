@@ -48,9 +48,9 @@ func BenchmarkNext(b *testing.B) {
 			}
 			fb, _ := w.(Feedback)
 			b.ReportAllocs()
+			var a Arrival
 			for b.Loop() {
-				a, ok := w.Next()
-				if !ok {
+				if !w.Next(&a) {
 					b.Fatalf("workload ended: %v", w.Err())
 				}
 				if fb != nil {
@@ -69,8 +69,9 @@ func BenchmarkNext(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
+		var a Arrival
 		for b.Loop() {
-			if _, ok := w.Next(); !ok {
+			if !w.Next(&a) {
 				if w.Err() != nil {
 					b.Fatal(w.Err())
 				}

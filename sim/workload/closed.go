@@ -43,26 +43,26 @@ func newClosed(s Spec, seed uint64) *closed {
 	return c
 }
 
-// Next returns the earliest pending attempt, ties going to the lower
+// Next sets *a to the earliest pending attempt, ties going to the lower
 // client index. It returns false when every client holds a connection
 // forever, or after a misuse of Done (see Err).
-func (c *closed) Next() (a Arrival, ok bool) {
+func (c *closed) Next(a *Arrival) bool {
 	if c.err != nil {
-		return Arrival{}, false
+		return false
 	}
 	if c.inflight {
 		top := c.heap[0]
 		c.err = fmt.Errorf("workload: closed loop: Next called again before Done for client %d's attempt at %v; call Done once per attempt", top.client, top.at)
-		return Arrival{}, false
+		return false
 	}
 	if len(c.heap) == 0 {
-		return Arrival{}, false
+		return false
 	}
 	top := c.heap[0]
-	c.f.fill(&a, top.at)
+	c.f.fill(a, top.at)
 	a.Client = int(top.client)
 	c.inflight, c.hold = true, a.Hold
-	return a, true
+	return true
 }
 
 // Done reschedules the client of a, the attempt Next returned last: Think

@@ -26,7 +26,7 @@ func script(t *testing.T, s Spec, steps int, fail func(client, k int) bool) []st
 	tries := map[int]int{}
 	var out []string
 	for range steps {
-		a, ok := w.Next()
+		a, ok := nextOf(w)
 		if !ok {
 			if w.Err() != nil {
 				t.Fatalf("Err: %v", w.Err())
@@ -104,7 +104,7 @@ func TestClosedRandom(t *testing.T) {
 	due := make([]time.Duration, clients) // when each client must attempt next
 	var prev Arrival
 	for i := range n {
-		a, ok := w.Next()
+		a, ok := nextOf(w)
 		if !ok {
 			t.Fatalf("ended after %d attempts: %v", i, w.Err())
 		}
@@ -130,8 +130,8 @@ func TestClosedRandom(t *testing.T) {
 func TestClosedMisuse(t *testing.T) {
 	s := closedSpec(2, time.Second, time.Second)
 	w, _ := s.New(1)
-	a, _ := w.Next()
-	if _, ok := w.Next(); ok {
+	a, _ := nextOf(w)
+	if _, ok := nextOf(w); ok {
 		t.Fatal("Next without Done succeeded")
 	}
 	want := "workload: closed loop: Next called again before Done for client 0's attempt at 0s; call Done once per attempt"
@@ -139,12 +139,12 @@ func TestClosedMisuse(t *testing.T) {
 		t.Errorf("Err = %v, want %q", err, want)
 	}
 	w.(Feedback).Done(a, true)
-	if _, ok := w.Next(); ok {
+	if _, ok := nextOf(w); ok {
 		t.Error("Next succeeded after a misuse")
 	}
 
 	w, _ = s.New(1)
-	a, _ = w.Next()
+	a, _ = nextOf(w)
 	a.Client = 1
 	w.(Feedback).Done(a, true)
 	want = "workload: closed loop: Done for client 1's attempt at 0s, which is not the attempt Next returned last; call Done once per attempt, in order"
@@ -153,7 +153,7 @@ func TestClosedMisuse(t *testing.T) {
 	}
 
 	w, _ = s.New(1)
-	a, _ = w.Next()
+	a, _ = nextOf(w)
 	w.(Feedback).Done(a, true)
 	w.(Feedback).Done(a, true)
 	if w.Err() == nil {
@@ -168,7 +168,7 @@ func TestClosedSaturates(t *testing.T) {
 	w, _ := s.New(1)
 	var ats []time.Duration
 	for {
-		a, ok := w.Next()
+		a, ok := nextOf(w)
 		if !ok {
 			break
 		}

@@ -23,8 +23,8 @@ func ExampleSpec_New() {
 		fmt.Println(err)
 		return
 	}
-	for range 4 {
-		a, _ := w.Next()
+	var a workload.Arrival
+	for i := 0; i < 4 && w.Next(&a); i++ {
 		fmt.Println(a.At, a.Flow.Src, a.Flow.Dst, a.Hold, a.Close)
 	}
 	// Output:

@@ -40,7 +40,7 @@ func FuzzTrace(f *testing.F) {
 		var text strings.Builder
 		text.WriteString(TraceHeader + "\n")
 		for {
-			a, ok := w.Next()
+			a, ok := nextOf(w)
 			if !ok {
 				break
 			}

@@ -132,7 +132,7 @@ func newFlows(s Spec, seed uint64) flows {
 	return f
 }
 
-// fill sets *a, which must be the zero Arrival, to the attempt at time at.
+// fill sets *a to the attempt at time at.
 func (f *flows) fill(a *Arrival, at time.Duration) {
 	a.At, a.Hold, a.Close, a.Client = at, f.hold.draw(), f.close, -1
 	a.Flow.Path = f.path
@@ -141,6 +141,7 @@ func (f *flows) fill(a *Arrival, at time.Duration) {
 		f.src = 0
 	}
 	d := f.dest()
+	a.Flow.Dst = netip.AddrPort{}
 	if f.path != allocator.Bind {
 		a.Flow.Dst = DestAddr(int(d), f.loopback)
 	}
@@ -314,8 +315,8 @@ func newOpen(s Spec, seed uint64) *open {
 	return o
 }
 
-// Next returns the next attempt; an open process never ends.
-func (o *open) Next() (a Arrival, ok bool) {
+// Next sets *a to the next attempt; an open process never ends.
+func (o *open) Next(a *Arrival) bool {
 	var at time.Duration
 	switch o.kind {
 	case Constant:
@@ -326,8 +327,8 @@ func (o *open) Next() (a Arrival, ok bool) {
 	default:
 		at = o.burstAt(o.gap())
 	}
-	o.f.fill(&a, at)
-	return a, true
+	o.f.fill(a, at)
+	return true
 }
 
 // Err returns nil: generators do not fail.

@@ -544,9 +544,9 @@ func newReplay(s Spec, seed uint64) (*replay, error) {
 // Next returns the attempt of the next trace line. At the end of the trace
 // or at the first malformed line it closes the trace and returns false;
 // Err then reports the malformed line.
-func (w *replay) Next() (Arrival, bool) {
+func (w *replay) Next(out *Arrival) bool {
 	if w.closed {
-		return Arrival{}, false
+		return false
 	}
 	rec, err := w.r.Read()
 	if err != nil {
@@ -556,7 +556,7 @@ func (w *replay) Next() (Arrival, bool) {
 		if cerr := w.Close(); w.err == nil {
 			w.err = cerr
 		}
-		return Arrival{}, false
+		return false
 	}
 	a := Arrival{At: rec.At, Hold: rec.Hold, Close: rec.Close, Client: -1}
 	a.Flow.Path = w.path
@@ -565,7 +565,8 @@ func (w *replay) Next() (Arrival, bool) {
 		a.Flow.Dst = rec.Dst
 	}
 	a.Flow.OrigPort = w.orig.draw()
-	return a, true
+	*out = a
+	return true
 }
 
 // Err returns the *TraceError of the line that ended the trace early, or

@@ -27,7 +27,7 @@ func replayAll(t *testing.T, s Spec) ([]Arrival, error) {
 	}
 	var out []Arrival
 	for {
-		a, ok := w.Next()
+		a, ok := nextOf(w)
 		if !ok {
 			return out, w.Err()
 		}
@@ -210,11 +210,11 @@ func TestTraceClose(t *testing.T) {
 
 	c = &closer{Reader: strings.NewReader(goodTrace)}
 	w, _ := s.New(1)
-	w.Next()
+	nextOf(w)
 	if err := w.(io.Closer).Close(); err != nil || c.closes != 1 {
 		t.Errorf("Close: %v, %d closes", err, c.closes)
 	}
-	if _, ok := w.Next(); ok || w.Err() != nil {
+	if _, ok := nextOf(w); ok || w.Err() != nil {
 		t.Errorf("Next after Close: %v, %v", ok, w.Err())
 	}
 	if err := w.(io.Closer).Close(); err != nil || c.closes != 1 {

@@ -9,7 +9,8 @@
 //	spec := workload.Spec{Arrivals: workload.Poisson, Rate: 500,
 //		Destinations: 1, Sources: 1, Hold: workload.MustParseDist("exp:100ms")}
 //	w, err := spec.New(seed)
-//	for a, ok := w.Next(); ok; a, ok = w.Next() { ... }
+//	var a workload.Arrival
+//	for w.Next(&a) { ... }
 //
 // # Determinism
 //
@@ -92,11 +93,13 @@ type Arrival struct {
 
 // Workload yields connection attempts in non-decreasing time order.
 type Workload interface {
-	// Next returns the next attempt, or false when the workload has no
-	// more (a trace has ended, or every closed-loop client holds a
-	// connection forever; open processes never end). After false, Err
-	// reports why, if it was an error.
-	Next() (Arrival, bool)
+	// Next sets *a to the next attempt and returns true, or returns false,
+	// leaving *a alone, when the workload has no more (a trace has ended,
+	// or every closed-loop client holds a connection forever; open
+	// processes never end). After false, Err reports why, if it was an
+	// error. It fills *a in place because a simulation asks for tens of
+	// millions of attempts and an Arrival is about a hundred bytes.
+	Next(a *Arrival) bool
 	// Err returns the error that ended the workload early (a malformed
 	// trace line), or nil.
 	Err() error
