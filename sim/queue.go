@@ -110,7 +110,11 @@ type fifo struct {
 	head   int           // index of the head in blocks[0]
 	tail   int           // index after the last timer in the last block
 	size   int
+	next   int64 // time of the head, or never when the queue is empty
 }
+
+// newFifo returns an empty queue.
+func newFifo() fifo { return fifo{next: never} }
 
 func (q *fifo) push(t timer) {
 	if len(q.blocks) == 0 || q.tail == fifoBlock {
@@ -128,6 +132,9 @@ func (q *fifo) push(t timer) {
 	}
 	q.blocks[len(q.blocks)-1][q.tail] = t
 	q.tail++
+	if q.size == 0 {
+		q.next = t.at
+	}
 	q.size++
 }
 
@@ -145,6 +152,10 @@ func (q *fifo) pop() timer {
 		q.blocks = q.blocks[1:]
 		q.spare = append(q.spare, b)
 		q.head = 0
+	}
+	q.next = never
+	if q.size > 0 {
+		q.next = q.peek().at
 	}
 	return t
 }

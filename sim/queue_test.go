@@ -48,7 +48,7 @@ func TestCloseHeapOrder(t *testing.T) {
 // interleavings, across block boundaries and through empty states.
 func TestFifoOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	var q fifo
+	q := newFifo()
 	var ref []timer
 	for step := range 200000 {
 		if len(ref) > 0 && rng.IntN(100) < 50+20*(step/20000%2) {
@@ -67,6 +67,9 @@ func TestFifoOrder(t *testing.T) {
 		}
 		if q.size != len(ref) {
 			t.Fatalf("step %d: size %d, want %d", step, q.size, len(ref))
+		}
+		if want := int64(never); len(ref) > 0 && q.next != ref[0].at || len(ref) == 0 && q.next != want {
+			t.Fatalf("step %d: next %d with %d queued", step, q.next, len(ref))
 		}
 	}
 	if len(q.blocks) > len(ref)/fifoBlock+2 {

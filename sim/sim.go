@@ -207,6 +207,7 @@ type state struct {
 	until       int64 // attempts at or after until are not made (MaxInt64: none)
 	nextArrival workload.Arrival
 	haveArrival bool
+	nextAt      int64 // time of the next attempt to make, or never
 	nextSample  int64
 	sampleStep  int64
 	scriptPos   int
@@ -244,7 +245,7 @@ func newState(cfg Config) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &state{cfg: cfg, alloc: a, srcs: map[srcKey]*srcTable{}, dsts: map[dstKey]*dstTable{}, freeConn: -1}
+	s := &state{cfg: cfg, alloc: a, srcs: map[srcKey]*srcTable{}, dsts: map[dstKey]*dstTable{}, freeConn: -1, tws: newFifo(), matures: newFifo()}
 	s.rel, _ = a.(allocator.Releaser)
 	s.cell, _ = a.(allocator.Celler)
 	if cfg.Script == nil {
@@ -469,8 +470,24 @@ func (s *state) noteCell(f allocator.Flow) {
 	s.res.Cells.Destinations++
 }
 
-// next pulls the next arrival into s.nextArrival.
+// next pulls the next arrival into s.nextArrival and sets s.nextAt to
+// its time, or to never when there is none or the run must not make it
+// (the attempt limit is reached, or it is at or after the end).
 func (s *state) next() error {
+	if err := s.pull(); err != nil {
+		return err
+	}
+	s.nextAt = never
+	if s.haveArrival && (s.cfg.MaxAttempts == 0 || s.res.Attempts < s.cfg.MaxAttempts) {
+		if at := int64(s.nextArrival.At); at < s.until {
+			s.nextAt = at
+		}
+	}
+	return nil
+}
+
+// pull reads the next arrival of the script or the workload.
+func (s *state) pull() error {
 	if s.cfg.Script != nil {
 		if s.scriptPos < len(s.cfg.Script) {
 			s.nextArrival, s.haveArrival = s.cfg.Script[s.scriptPos], true
@@ -507,25 +524,13 @@ func (s *state) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		ta := int64(never)
-		if s.haveArrival && (s.cfg.MaxAttempts == 0 || s.res.Attempts < s.cfg.MaxAttempts) {
-			ta = int64(s.nextArrival.At)
-			if ta >= s.until {
-				ta = never
-			}
-		}
+		ta := s.nextAt
 		if ta == never {
 			// No more attempts: the run is over. Later closes and expiries
 			// cannot change any metric.
 			break
 		}
-		te, tm, tc := int64(never), int64(never), int64(never)
-		if s.tws.size > 0 {
-			te = s.tws.peek().at
-		}
-		if s.matures.size > 0 {
-			tm = s.matures.peek().at
-		}
+		te, tm, tc := s.tws.next, s.matures.next, int64(never)
 		if len(s.closes) > 0 {
 			tc = s.closes[0].at
 		}
