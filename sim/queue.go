@@ -86,7 +86,7 @@ func (h *closeHeap) pop() closeEvent {
 // timer is an entry of a FIFO of timers that all have the same length
 // (TIME_WAIT expiry, TIME_WAIT becoming reusable): because the length is
 // fixed and timers start in time order, they also end in time order, so a
-// ring buffer replaces a priority queue.
+// first-in first-out queue (fifo) replaces a priority queue.
 type timer struct {
 	at   int64
 	dst  int32 // index in state.dstList
