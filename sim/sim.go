@@ -616,7 +616,7 @@ func (s *state) arrive() error {
 func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, port uint16) {
 	// The port's history is read first: in a busy run it is usually a
 	// cache miss, and nothing below depends on it until record, so the
-	// processor overlaps the miss with the table and queue updates.
+	// miss starts before the table and queue updates instead of after.
 	rec := s.rec(dst, port)
 	prev := *rec
 	dst.seq++
