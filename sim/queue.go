@@ -101,9 +101,10 @@ type timerBlock [fifoBlock]timer
 
 // fifo is a queue of timers stored in blocks. A block emptied at the head
 // is reused, before any other, for the next block at the tail: it is still
-// in cache, so pushing costs no cache miss, and the queue's memory is its
-// live timers (18,000 TIME_WAIT timers take 288 KiB, where a ring buffer
-// doubled to 32,768 slots would cycle through 512 KiB).
+// in cache, so pushing costs no cache miss, and the memory the queue
+// cycles through is its live timers, kept to their peak (18,000 TIME_WAIT
+// timers take 288 KiB, where a ring buffer doubled to 32,768 slots would
+// cycle through 512 KiB).
 type fifo struct {
 	blocks []*timerBlock // blocks in use, the head's first
 	spare  []*timerBlock // emptied blocks, the last emptied on top
