@@ -10,7 +10,8 @@ import (
 // This file holds a reference point for BenchmarkSteady: the same
 // workload (a) run by a bare loop written for this benchmark alone, with
 // none of the simulator's generality — no Flow, no interfaces, one
-// destination, one metric (the reuse interval). Its throughput bounds
+// destination, one metric (the reuse interval) — but the simulator's own
+// bitset and close heap. Its throughput bounds
 // what a simulator that also keeps portsim's metrics can expect on the
 // machine at hand; the ratio of the two is the cost of that generality.
 
@@ -21,22 +22,15 @@ const (
 	floorN  = floorHi - floorLo + 1
 )
 
-// floorEvent is a close or a TIME_WAIT expiry of port at time at.
-type floorEvent struct {
-	at   int64
-	port uint16
-}
-
-// floorSim is the bare loop's state.
+// floorSim is the bare loop's state. It uses the simulator's bitset and
+// close heap, and nothing else of it.
 type floorSim struct {
-	words      [numWords]uint64 // ports blocked (established or in TIME_WAIT)
-	sumE, sumO [numChunks]uint64
-	busy       [2]int // blocked ports by parity
-
-	closes   []floorEvent // binary min-heap by at
-	tw       []floorEvent // TIME_WAIT expiries in order, a ring
+	ports    portSet // ports blocked (established or in TIME_WAIT)
+	closes   closeHeap
+	tw       []timer // TIME_WAIT expiries in order, a ring
 	twHead   int
 	twSize   int
+	seq      uint64
 	perturb  [256]uint32
 	rng      *rand.Rand
 	last     []int64 // last close of each port, -1 before the first
@@ -45,39 +39,13 @@ type floorSim struct {
 	attempts, fails, probes int64
 }
 
-func (s *floorSim) set(p int) {
-	w := p >> 6
-	s.words[w] |= 1 << (p & 63)
-	s.busy[p&1]++
-	s.summarize(w)
-}
-
-func (s *floorSim) clear(p int) {
-	w := p >> 6
-	s.words[w] &^= 1 << (p & 63)
-	s.busy[p&1]--
-	s.summarize(w)
-}
-
-func (s *floorSim) summarize(w int) {
-	v, i, b := s.words[w], w>>6, uint64(1)<<(w&63)
-	s.sumE[i] &^= b
-	s.sumO[i] &^= b
-	if ^v&evenMask != 0 {
-		s.sumE[i] |= b
-	}
-	if ^v&oddMask != 0 {
-		s.sumO[i] |= b
-	}
-}
-
 // first returns the first free port of the parity mask in [from, to].
-func (s *floorSim) first(from, to int, sum *[numChunks]uint64, mask uint64) (int, bool) {
+func (s *floorSim) first(from, to int, mask uint64) (int, bool) {
 	if from > to {
 		return 0, false
 	}
 	w, last := from>>6, to>>6
-	free := ^s.words[w] & mask & (^uint64(0) << (from & 63))
+	free := ^s.ports.word(w) & mask & (^uint64(0) << (from & 63))
 	for {
 		if w == last {
 			free &= ^uint64(0) >> (63 - to&63)
@@ -85,16 +53,10 @@ func (s *floorSim) first(from, to int, sum *[numChunks]uint64, mask uint64) (int
 		if free != 0 {
 			return w<<6 + bits.TrailingZeros64(free), true
 		}
-		for w++; w <= last; w = (w>>6 + 1) << 6 {
-			if m := sum[w>>6] & (^uint64(0) << (w & 63)); m != 0 {
-				w = w>>6<<6 + bits.TrailingZeros64(m)
-				break
-			}
-		}
-		if w > last {
+		if w = s.ports.nextCandidate(w+1, last, mask); w > last {
 			return 0, false
 		}
-		free = ^s.words[w] & mask
+		free = ^s.ports.word(w) & mask
 	}
 }
 
@@ -103,18 +65,18 @@ func (s *floorSim) first(from, to int, sum *[numChunks]uint64, mask uint64) (int
 // after floorN/2 probes.
 func (s *floorSim) pass(offset int) (port, i int, ok bool) {
 	par := offset & 1
-	sum, mask := &s.sumE, uint64(evenMask)
+	mask := uint64(evenMask)
 	if par == 1 {
-		sum, mask = &s.sumO, oddMask
+		mask = oddMask
 	}
-	if s.busy[par] == floorN/2 {
+	if s.ports.n[par] == floorN/2 {
 		s.probes += floorN / 2
 		return 0, 0, false
 	}
 	start := floorLo + offset
-	if q, found := s.first(start, floorHi, sum, mask); found {
+	if q, found := s.first(start, floorHi, mask); found {
 		port, i = q, q-start
-	} else if q, found := s.first(floorLo+par, start-1, sum, mask); found {
+	} else if q, found := s.first(floorLo+par, start-1, mask); found {
 		port, i = q, floorHi+1-start+q-floorLo
 	} else {
 		s.probes += floorN / 2
@@ -125,9 +87,10 @@ func (s *floorSim) pass(offset int) (port, i int, ok bool) {
 }
 
 // connect is __inet_hash_connect for the one destination, whose SipHash
-// offset po changes every 10 s (here a SplitMix64 of the bucket).
+// offset po changes every 10 s (here a multiplicative hash of the bucket).
 func (s *floorSim) connect(now int64) (int, bool) {
-	po := mix64(uint64(now / int64(10*time.Second)))
+	po := uint64(now/int64(10*time.Second)+1) * 0x9e3779b97f4a7c15
+	po ^= po >> 29
 	index := uint32(po) & 255
 	offset := int((s.perturb[index]+uint32(po>>32))%floorN) &^ 1
 	port, i, ok := s.pass(offset)
@@ -142,57 +105,10 @@ func (s *floorSim) connect(now int64) (int, bool) {
 	return port, true
 }
 
-func mix64(z uint64) uint64 {
-	z ^= z >> 30
-	z *= 0xbf58476d1ce4e5b9
-	z ^= z >> 27
-	z *= 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-func (s *floorSim) pushClose(e floorEvent) {
-	s.closes = append(s.closes, e)
-	h := s.closes
-	i := len(h) - 1
-	for i > 0 && e.at < h[(i-1)/2].at {
-		h[i] = h[(i-1)/2]
-		i = (i - 1) / 2
-	}
-	h[i] = e
-}
-
-func (s *floorSim) popClose() floorEvent {
-	h := s.closes
-	top, last := h[0], h[len(h)-1]
-	h = h[:len(h)-1]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		if r := l + 1; r < len(h) && h[r].at < h[l].at {
-			l = r
-		}
-		if last.at <= h[l].at {
-			break
-		}
-		h[i] = h[l]
-		i = l
-	}
-	if len(h) > 0 {
-		h[i] = last
-	}
-	s.closes = h
-	return top
-}
-
 // runFloor simulates workload (a) for d at rate connections per second.
 func runFloor(rate float64, d time.Duration) *floorSim {
-	s := &floorSim{rng: rand.New(rand.NewPCG(1, 2)), tw: make([]floorEvent, 1<<16), last: make([]int64, 65536)}
-	for i := range s.sumE {
-		s.sumE[i], s.sumO[i] = ^uint64(0), ^uint64(0)
-	}
+	s := &floorSim{rng: rand.New(rand.NewPCG(1, 2)), tw: make([]timer, 1<<16), last: make([]int64, 65536)}
+	s.ports.init()
 	for i := range s.last {
 		s.last[i] = -1
 	}
@@ -208,13 +124,14 @@ func runFloor(rate float64, d time.Duration) *floorSim {
 				tc = s.closes[0].at
 			}
 			if te <= tc && te <= ta {
-				s.clear(int(s.tw[s.twHead].port))
+				s.ports.clear(s.tw[s.twHead].port)
 				s.twHead = (s.twHead + 1) & (len(s.tw) - 1)
 				s.twSize--
 			} else if tc <= ta {
-				e := s.popClose()
-				s.last[e.port] = e.at
-				s.tw[(s.twHead+s.twSize)&(len(s.tw)-1)] = floorEvent{at: e.at + twNS, port: e.port}
+				e := s.closes.pop()
+				port := uint16(e.conn) // a close's conn is its port here
+				s.last[port] = e.at
+				s.tw[(s.twHead+s.twSize)&(len(s.tw)-1)] = timer{at: e.at + twNS, port: port}
 				s.twSize++
 			} else {
 				break
@@ -222,11 +139,12 @@ func runFloor(rate float64, d time.Duration) *floorSim {
 		}
 		s.attempts++
 		if port, ok := s.connect(ta); ok {
-			s.set(port)
+			s.ports.set(uint16(port))
 			if l := s.last[port]; l >= 0 {
 				s.interval[bits.Len64(uint64(ta-l))]++
 			}
-			s.pushClose(floorEvent{at: ta + int64(s.rng.ExpFloat64()*holdNS), port: uint16(port)})
+			s.seq++
+			s.closes.push(closeEvent{at: ta + int64(s.rng.ExpFloat64()*holdNS), seq: s.seq, conn: int32(port)})
 		} else {
 			s.fails++
 		}
