@@ -10,8 +10,8 @@ import (
 	"github.com/portsim/portsim/allocator/allocatortest"
 )
 
-// TestBSDProfiles checks the defaults of the BSD models (os-allocators.md
-// §4-§6, §11; §12 items 11-13).
+// TestBSDProfiles checks the defaults of the BSD models (docs/allocators.md#bsds-and-other-stacks;
+// docs/allocators.md#properties-the-tests-check items 11-13).
 func TestBSDProfiles(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -54,7 +54,7 @@ func osaFirstCandidates(t *testing.T, name string, r allocator.Range, n int, f a
 	return out
 }
 
-// TestBSDFirstCandidateUniform checks os-allocators.md §12 items 11 and 12:
+// TestBSDFirstCandidateUniform checks docs/allocators.md#properties-the-tests-check items 11 and 12:
 // FreeBSD's first candidate is uniform over [10001, 65535] and OpenBSD's
 // over [1025, 49151]; the bottom of the range comes up only by wrapping.
 func TestBSDFirstCandidateUniform(t *testing.T) {
@@ -78,7 +78,7 @@ func TestBSDFirstCandidateUniform(t *testing.T) {
 }
 
 // TestBSDSharing checks the sharing rule each BSD stack applies to connect()
-// (os-allocators.md §12 items 11-13): FreeBSD lets destinations share a
+// (docs/allocators.md#properties-the-tests-check items 11-13): FreeBSD lets destinations share a
 // local port; OpenBSD and NetBSD never do. The rule belongs to the
 // Checker; the allocator must search the whole range for each destination.
 func TestBSDSharing(t *testing.T) {
@@ -104,7 +104,7 @@ func TestBSDSharing(t *testing.T) {
 	}
 }
 
-// TestFreeBSD13Throttle checks os-allocators.md §12 item 11 for FreeBSD 13
+// TestFreeBSD13Throttle checks docs/allocators.md#properties-the-tests-check item 11 for FreeBSD 13
 // and earlier: after more than randomcps TCP allocations within one
 // second, TCP allocations are sequential (+1 from the last port) until
 // randomtime quiet seconds pass; UDP stays random meanwhile.
@@ -165,7 +165,7 @@ func TestFreeBSD13Throttle(t *testing.T) {
 // TestFreeBSD13SilentGap checks that ipport_tick keeps running while no
 // socket asks for a port: after a burst and randomtime silent seconds with
 // no allocation at all, the next TCP allocations are random again
-// (os-allocators.md §12 item 11).
+// (docs/allocators.md#properties-the-tests-check item 11).
 func TestFreeBSD13SilentGap(t *testing.T) {
 	r := allocator.Range{Lo: 10000, Hi: 65535}
 	for _, seed := range []uint64{1, 2, 3} {
@@ -191,7 +191,7 @@ func TestFreeBSD13SilentGap(t *testing.T) {
 }
 
 // TestFreeBSD13UDPCounts checks two details of in_pcb_lport that the
-// FreeBSD 13 model follows (os-allocators.md §4): UDP allocations count
+// FreeBSD 13 model follows (docs/allocators.md#freebsd-13): UDP allocations count
 // towards randomcps (the guard meant to exclude them is always true), and
 // the TCP counter starts at 0, so the first sequential TCP port is the
 // bottom of the range.
@@ -245,7 +245,7 @@ func TestBSDQuietIsRandom(t *testing.T) {
 	}
 }
 
-// TestNetBSDCountsDown checks os-allocators.md §12 item 13: NetBSD's default
+// TestNetBSDCountsDown checks docs/allocators.md#properties-the-tests-check item 13: NetBSD's default
 // gives 65535 first, then 65534, ..., skipping ports in use, one counter per
 // protocol.
 func TestNetBSDCountsDown(t *testing.T) {

@@ -23,7 +23,7 @@ func TestFIFOSpec(t *testing.T) {
 	}
 }
 
-// TestFIFOLeastRecentlyReleased checks the free-list order (figures.md T2,
+// TestFIFOLeastRecentlyReleased checks the free-list order (docs/figures.md#t2-linux-2022-reuse-distance,
 // "LRU/FIFO free list (HAProxy style)"): ports are handed out in range
 // order at first, then in the order they were released.
 func TestFIFOLeastRecentlyReleased(t *testing.T) {

@@ -80,7 +80,7 @@ func linuxBindBound(n int, reuseaddr bool) int {
 //	  if (attempt_half == 1) { attempt_half = 2; goto other_half_scan; }
 //
 // __inet_hash_connect favours lo's parity; bind(0) takes the other one so
-// that listeners and connect() rarely meet (os-allocators.md §3.6).
+// that listeners and connect() rarely meet (docs/allocators.md#linux-bind).
 type linuxBind struct {
 	lo        uint16
 	n         int

@@ -12,7 +12,7 @@ import (
 // lxBindFlow is a bind(0) flow: no destination.
 var lxBindFlow = allocator.Flow{Path: allocator.Bind}
 
-// TestLinuxBindOddFirst checks os-allocators.md §12 item 1 for bind(0):
+// TestLinuxBindOddFirst checks docs/allocators.md#properties-the-tests-check item 1 for bind(0):
 // inet_csk_find_open_port starts at a random odd offset, uniform over the
 // 14116 odd ports, and returns an even port only after every odd port was
 // refused.
@@ -56,8 +56,8 @@ func TestLinuxBindOddFirst(t *testing.T) {
 	}
 }
 
-// TestLinuxBindReuseAddr checks the SO_REUSEADDR split of os-allocators.md
-// §3.6: with the default range, [32768, 46884) first, then [46884, 61000),
+// TestLinuxBindReuseAddr checks the SO_REUSEADDR split of docs/allocators.md#linux-bind:
+// with the default range, [32768, 46884) first, then [46884, 61000),
 // each odd ports first.
 func TestLinuxBindReuseAddr(t *testing.T) {
 	params := map[string]string{"reuseaddr": "true"}
@@ -112,7 +112,7 @@ func TestLinuxBindBound(t *testing.T) {
 	}
 }
 
-// TestLinuxUDPFirstUniform checks os-allocators.md §12 item 8:
+// TestLinuxUDPFirstUniform checks docs/allocators.md#properties-the-tests-check item 8:
 // udp_lib_get_port's first candidate is uniform over the whole range, both
 // parities.
 func TestLinuxUDPFirstUniform(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/portsim/portsim/allocator"
 )
 
-// TestLinux512Differences checks os-allocators.md §12 item 4 for Linux
+// TestLinux512Differences checks docs/allocators.md#properties-the-tests-check item 4 for Linux
 // 5.12-5.17.8: same-destination differences are 2, or 4 with probability
 // 1/16 when the first candidate was free (commit c579bd1b4021, merged with
 // 190cc82489f4 in 5.12); exactly 2 without that commit.
@@ -126,7 +126,7 @@ func (c *lxCoin) Free(_ uint16, f allocator.Flow) bool {
 	return f.Dst == c.always || c.rng.IntN(2) == 0
 }
 
-// TestLinux46GlobalHint checks os-allocators.md §12 item 4 for Linux
+// TestLinux46GlobalHint checks docs/allocators.md#properties-the-tests-check item 4 for Linux
 // 4.6-5.11: every allocation, to any destination, advances one global
 // hint by i + 2, so the gap one destination sees between two of its
 // ports is the sum of i + 2 over every allocation in between (its own
@@ -171,7 +171,7 @@ func lxProfile(t *testing.T, name string) allocator.Profile {
 	return s.Profile
 }
 
-// TestLinux41 checks os-allocators.md §12 item 4 for Linux <= 4.1: step 1
+// TestLinux41 checks docs/allocators.md#properties-the-tests-check item 4 for Linux <= 4.1: step 1
 // over the whole range, any parity; hint += i with i >= 1, so one
 // destination alone sees consecutive ports, and otherwise the sum of i
 // over the allocations since. The default range is 32768-61000.

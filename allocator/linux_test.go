@@ -103,7 +103,7 @@ func lxWithin(k, n int, p, z float64) bool {
 	return math.Abs(float64(k)-mean) <= z*sd
 }
 
-// TestLinuxSuccessiveDifferences checks os-allocators.md §12 item 2: to
+// TestLinuxSuccessiveDifferences checks docs/allocators.md#properties-the-tests-check item 2: to
 // one destination within one 10 s bucket, with every first candidate
 // free, consecutive ports differ by 2, 4, ..., 16, each with probability
 // 1/8 (table_perturb += max(0, 2*rand(0..7)) + 2).
@@ -140,7 +140,7 @@ func TestLinuxSuccessiveDifferences(t *testing.T) {
 	}
 }
 
-// TestLinuxParitySwitch checks os-allocators.md §12 item 1: connect()
+// TestLinuxParitySwitch checks docs/allocators.md#properties-the-tests-check item 1: connect()
 // ports have lo's parity, and an odd port comes only after every one of
 // the 14116 even ports has been refused for that destination.
 func TestLinuxParitySwitch(t *testing.T) {
@@ -188,7 +188,7 @@ func TestLinuxParitySwitch(t *testing.T) {
 	}
 }
 
-// TestLinuxFourTupleSharing checks os-allocators.md §12 item 5: connect()
+// TestLinuxFourTupleSharing checks docs/allocators.md#properties-the-tests-check item 5: connect()
 // shares a local port across destinations under the 4-tuple rule, and
 // never duplicates a 4-tuple.
 func TestLinuxFourTupleSharing(t *testing.T) {
@@ -248,7 +248,7 @@ func lxBoundary(t *testing.T, cel allocator.Celler, f allocator.Flow) (time.Dura
 	return hi, true
 }
 
-// TestLinuxShuffleBucket checks os-allocators.md §12 item 2 at a bucket
+// TestLinuxShuffleBucket checks docs/allocators.md#properties-the-tests-check item 2 at a bucket
 // boundary: the secret input changes every 10 s of jiffies, at a phase
 // that does not follow the start of the run; within a bucket the
 // differences stay in 2..16, across the boundary the next port is

@@ -9,14 +9,14 @@ import (
 	"github.com/portsim/portsim/allocator/allocatortest"
 )
 
-// TestLwIPProfile checks the lwIP defaults (os-allocators.md §9):
+// TestLwIPProfile checks the lwIP defaults (docs/allocators.md#lwip):
 // TCP_LOCAL_PORT_RANGE 0xc000-0xffff, TIME_WAIT 2 x TCP_MSL = 120 s, any
 // PCB on the port blocks it.
 func TestLwIPProfile(t *testing.T) {
 	osaProfile(t, "lwip", 49152, 65535, 120*time.Second, allocator.Exclusive)
 }
 
-// TestLwIPIncreasesByOne checks os-allocators.md §12 item 15: ports increase
+// TestLwIPIncreasesByOne checks docs/allocators.md#properties-the-tests-check item 15: ports increase
 // by one from the start of the range. tcp_port holds the last port and is
 // incremented before the first try, so the first port after boot is
 // START + 1 (49153); START itself comes after the wrap.

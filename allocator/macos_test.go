@@ -8,7 +8,7 @@ import (
 	"github.com/portsim/portsim/allocator/allocatortest"
 )
 
-// TestMacOSProfile checks os-allocators.md §12 item 14: range 49152-65535,
+// TestMacOSProfile checks docs/allocators.md#properties-the-tests-check item 14: range 49152-65535,
 // TIME_WAIT 30 s (2 x TCPTV_MSL of 15 s), ports never shared.
 func TestMacOSProfile(t *testing.T) {
 	osaProfile(t, "macos", 49152, 65535, 30*time.Second, allocator.Exclusive)
@@ -17,7 +17,7 @@ func TestMacOSProfile(t *testing.T) {
 	}
 }
 
-// TestMacOSTCPSequential checks os-allocators.md §12 item 14: TCP ports
+// TestMacOSTCPSequential checks docs/allocators.md#properties-the-tests-check item 14: TCP ports
 // increase by exactly 1 per allocation from one global counter, skipping
 // ports in use and wrapping at the top; UDP allocations in between do not
 // disturb it.
@@ -50,7 +50,7 @@ func TestMacOSTCPSequential(t *testing.T) {
 	}
 }
 
-// TestMacOSUDPRandom checks os-allocators.md §12 item 14: UDP
+// TestMacOSUDPRandom checks docs/allocators.md#properties-the-tests-check item 14: UDP
 // (net.inet.udp.randomize_ports = 1) starts each search at a random port,
 // the first candidate uniform over [first+1, last].
 func TestMacOSUDPRandom(t *testing.T) {

@@ -25,7 +25,7 @@ func nfFlow(orig uint16) allocator.Flow {
 	}
 }
 
-// TestNetfilterProfile checks the defaults of os-allocators.md §3.8: the
+// TestNetfilterProfile checks the defaults of docs/allocators.md#netfilter: the
 // 1024-65535 class range, conntrack's 120 s TIME_WAIT, the reply tuple as
 // the uniqueness test.
 func TestNetfilterProfile(t *testing.T) {
@@ -35,7 +35,7 @@ func TestNetfilterProfile(t *testing.T) {
 	}
 }
 
-// TestNetfilterKeepsOrigPort checks os-allocators.md §12 item 10: the
+// TestNetfilterKeepsOrigPort checks docs/allocators.md#properties-the-tests-check item 10: the
 // original source port is kept when its tuple is unique, at the cost of
 // one probe; a port outside the range is not tried; --random never keeps
 // it.
@@ -181,7 +181,7 @@ func (o *nfOccupancy) Free(port uint16, _ allocator.Flow) bool {
 	return !o.busy[port]
 }
 
-// TestNetfilterFailureVsOccupancy reproduces figures.md §6 T5 (i): with
+// TestNetfilterFailureVsOccupancy reproduces docs/figures.md#t5-nat-port-clash-resolution (random occupancy): with
 // occupancy p spatially random over 1024-65535, a new flow is dropped
 // with probability about p^248 (0.0067, 0.083 and 0.29 at 98, 99 and
 // 99.5 %), and no search exceeds 248 probes. The bound is 6 binomial
@@ -195,7 +195,7 @@ func TestNetfilterFailureVsOccupancy(t *testing.T) {
 	} {
 		want := math.Pow(tc.p, 248)
 		if math.Abs(want-tc.figure) > 0.005 {
-			t.Fatalf("p^248 at %v = %.4f, figures.md says %.4f", tc.p, want, tc.figure)
+			t.Fatalf("p^248 at %v = %.4f, docs/figures.md says %.4f", tc.p, want, tc.figure)
 		}
 		a := lxNew(t, "netfilter", nfDefault, 36, nil)
 		occ := &nfOccupancy{p: tc.p, rng: rand.New(rand.NewPCG(36, uint64(tc.p*1000)))}

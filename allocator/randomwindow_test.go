@@ -42,7 +42,7 @@ func TestRandomWindowBound(t *testing.T) {
 }
 
 // TestRandomWindowParity checks the kernel's search inside each window
-// (figures.md §2.2 and T1 (b); os-allocators.md §3.2): every call with all
+// (docs/figures.md#t1-cloudflare-2024; docs/allocators.md#linux): every call with all
 // ports refused probes exactly Bound distinct ports lying within one window
 // of W+1 ports, first remaining/2 ports of one parity in steps of 2 (one
 // wrap at most), then remaining/2 of the other parity.
@@ -114,7 +114,7 @@ func TestRandomWindowParity(t *testing.T) {
 }
 
 // TestRandomWindowFailsWhenFull checks that the workaround fails when its
-// window is full although the range has free ports (figures.md §2.2: 868
+// window is full although the range has free ports (docs/figures.md#t1-cloudflare-2024: 868
 // errors for W = 500): with one free port in 1000 and W = 10, only windows
 // that hold it succeed, about 1% of calls.
 func TestRandomWindowFailsWhenFull(t *testing.T) {
@@ -157,7 +157,7 @@ func TestRandomWindowFailsWhenFull(t *testing.T) {
 
 // TestRandomWindowKernelOffset checks the in-window offset model: with a
 // window as wide as the range the workaround is plain Linux 6.x connect()
-// (os-allocators.md §12 item 2), so consecutive connections to one
+// (docs/allocators.md#properties-the-tests-check item 2), so consecutive connections to one
 // destination within a 10 s bucket move by 2, 4, ..., 16, each with
 // probability 1/8, on ports of the range's low parity.
 func TestRandomWindowKernelOffset(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 // Helpers shared by the tests of the RFC 6056, BSD, macOS, Windows, lwIP,
 // fifo and random-window allocators. Their names start with osa
-// (os-allocators.md) to keep them apart from other test files.
+// (OS allocators) to keep them apart from other test files.
 
 // osaFlow is a connect() flow from 10.0.0.1 to destination i (198.18.x.y:443).
 func osaFlow(i int) allocator.Flow {
@@ -162,7 +162,7 @@ func osaNext(p, lo, hi uint16) uint16 {
 }
 
 // TestRFC6056Specs checks the flags and defaults of the RFC algorithms
-// (os-allocators.md §1: 1024-65535 recommended; suitable() tests the
+// (docs/allocators.md#rfc-6056-algorithms: 1024-65535 recommended; suitable() tests the
 // 5-tuple, so ports are shared across destinations).
 func TestRFC6056Specs(t *testing.T) {
 	for _, tc := range []struct {
@@ -189,8 +189,8 @@ func TestRFC6056Specs(t *testing.T) {
 	}
 }
 
-// TestRFC6056Alg1FirstCandidateUniform checks Algorithm 1 (os-allocators.md
-// §1, RFC 6056 §3.3.1): the first candidate is uniform over the whole
+// TestRFC6056Alg1FirstCandidateUniform checks Algorithm 1 (docs/allocators.md#rfc6056-1,
+// RFC 6056 §3.3.1): the first candidate is uniform over the whole
 // range, and a collision moves to the next port up, wrapping.
 func TestRFC6056Alg1FirstCandidateUniform(t *testing.T) {
 	r := allocator.Range{Lo: 1000, Hi: 1099}
@@ -295,7 +295,7 @@ func TestRFC6056Alg2Birthday(t *testing.T) {
 	}
 }
 
-// TestRFC6056Alg3 checks Algorithm 3 (os-allocators.md §1, RFC 6056
+// TestRFC6056Alg3 checks Algorithm 3 (docs/allocators.md#rfc-6056-algorithms, RFC 6056
 // §3.3.3): consecutive connections to one destination get consecutive
 // ports, destinations get unrelated offsets, and the global counter leaks
 // how many connections the host made in between.
@@ -374,7 +374,7 @@ func TestRFC6056Alg3(t *testing.T) {
 	})
 }
 
-// TestRFC6056Alg4 checks Algorithm 4 (os-allocators.md §1, RFC 6056
+// TestRFC6056Alg4 checks Algorithm 4 (docs/allocators.md#rfc-6056-algorithms, RFC 6056
 // §3.3.4): destinations in different cells do not share a counter,
 // destinations in the same cell do, and Cell reports the cell used.
 func TestRFC6056Alg4(t *testing.T) {
@@ -466,7 +466,7 @@ func TestRFC6056Alg4(t *testing.T) {
 	}
 }
 
-// TestRFC6056Alg5MeanStep checks Algorithm 5 (os-allocators.md §1, RFC 6056
+// TestRFC6056Alg5MeanStep checks Algorithm 5 (docs/allocators.md#rfc-6056-algorithms, RFC 6056
 // §3.3.5): every try advances the counter by 1 + random() % n, so with all
 // ports free successive ports differ by 1..n with mean (n+1)/2.
 func TestRFC6056Alg5MeanStep(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/portsim/portsim/allocator/allocatortest"
 )
 
-// TestSequential checks the traditional BSD counter (os-allocators.md §1,
+// TestSequential checks the traditional BSD counter (docs/allocators.md#rfc-6056-algorithms,
 // RFC 6056 §2.2) and its descending form, NetBSD's bsd (§12 item 13): one
 // counter stepped by one, skipping ports in use, wrapping at the end of
 // the range, failing after N probes when every port is taken.

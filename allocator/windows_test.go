@@ -9,7 +9,7 @@ import (
 	"github.com/portsim/portsim/allocator/allocatortest"
 )
 
-// TestWindowsProfile checks os-allocators.md §12 item 16: range 49152-65535
+// TestWindowsProfile checks docs/allocators.md#properties-the-tests-check item 16: range 49152-65535
 // (16384 ports), TIME_WAIT 120 s, and a summary that says the order is an
 // assumption because Microsoft does not document it.
 func TestWindowsProfile(t *testing.T) {
@@ -25,7 +25,7 @@ func TestWindowsProfile(t *testing.T) {
 	}
 }
 
-// TestWindowsRising checks the assumed model (os-allocators.md §8): a rising
+// TestWindowsRising checks the assumed model (docs/allocators.md#windows): a rising
 // counter per protocol from the bottom of the range, skipping ports in use,
 // failing after N probes when every port is taken.
 func TestWindowsRising(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/portsim/portsim/sim"
 )
 
-// The tests of this file hold the published figures of figures.md §6
+// The tests of this file hold the published figures of docs/figures.md
 // (T1-T5) that the embedded suites reproduce. Each loads the suite, cuts
 // it down to a fast variant (fewer seeds, sweep points or attempts, never
 // different parameters), runs the cells' simulations and checks the
@@ -142,7 +142,7 @@ func metricOf(t *testing.T, runs []results.Run, metric string, sel func(*results
 	return results.MeanCI95(vals).Mean
 }
 
-// TestT1RandomWindowErrors holds figures.md §6 T1 (b): Cloudflare's
+// TestT1RandomWindowErrors holds docs/figures.md#t1-cloudflare-2024 (the random window): Cloudflare's
 // random window of 500 and 1,000 ports fails 868 and 1,129 of 56,512
 // connects; the reproduction must be within the suite's 15 %, over 20
 // seeds (the model's per-seed spread is about 65 failures).
@@ -163,7 +163,7 @@ func TestT1RandomWindowErrors(t *testing.T) {
 	}
 }
 
-// TestT1ParityScan holds figures.md §6 T1 (a) and (c): filling 9024-65535
+// TestT1ParityScan holds docs/figures.md#t1-cloudflare-2024 (the parity scan and Linux 6.8): filling 9024-65535
 // towards one destination, Linux connect() hands out every even port
 // first, and each odd-port connect then probes at least the 28,256
 // occupied even ports; with IP_LOCAL_PORT_RANGE (Linux 6.8) nothing fails
@@ -217,7 +217,7 @@ func TestT1ParityScan(t *testing.T) {
 	}
 }
 
-// TestT2ReuseDistance holds figures.md §6 T2 on 200,000 connects (the
+// TestT2ReuseDistance holds docs/figures.md#t2-linux-2022-reuse-distance on 200,000 connects (the
 // suite makes 2 million): before 2022 (commit 190cc82489f4 alone,
 // linux-5.12 entropy=false) a port comes back after exactly 14,116
 // connections; since commit ca7af0402550 a full turn of the range takes
@@ -301,7 +301,7 @@ func TestT2ReuseDistance(t *testing.T) {
 	}
 }
 
-// TestT3CellCollisions holds figures.md §6 T3: 64 destinations hashed
+// TestT3CellCollisions holds docs/figures.md#t3-device-tracking-and-the-dns-oarc-score: 64 destinations hashed
 // into T cells share C(64,2)/T pairs on average, 7.875 for 256 cells
 // (Linux 5.12) and 0.031 for 65,536 (Linux 5.18), and at least one pair
 // exists with probability 0.9998 and about 0.030.
@@ -350,7 +350,7 @@ func share(runs []results.Run, pred func(*results.Run) bool) float64 {
 	return float64(n) / float64(len(runs))
 }
 
-// TestT3OARCClasses holds figures.md §6 T3 and §1.5: the DNS-OARC score of
+// TestT3OARCClasses holds docs/figures.md#t3-device-tracking-and-the-dns-oarc-score: the DNS-OARC score of
 // uniform random ports is GREAT, about 18,200; FreeBSD's random start is
 // GREAT; Linux per destination and a sequential counter are POOR.
 func TestT3OARCClasses(t *testing.T) {
@@ -368,7 +368,7 @@ func TestT3OARCClasses(t *testing.T) {
 	}
 }
 
-// TestT4Knee holds figures.md §6 T4 for each preset of the capacity suite
+// TestT4Knee holds docs/figures.md#t4-ports-per-time_wait for each preset of the capacity suite
 // (Linux default, 2 and 4 source IPs, 1024-65535, Windows with 120 s and
 // 240 s, tcp_tw_reuse=1): nothing fails below the knee N/T, and above it
 // the whole-run failure share equals 1 − N/(λT) — exactly, up to the
@@ -467,7 +467,7 @@ func cellKey(c *Cell) string {
 	return r.CellKey()
 }
 
-// TestT5NetfilterDrops holds figures.md §6 T5: with a share p of a
+// TestT5NetfilterDrops holds docs/figures.md#t5-nat-port-clash-resolution: with a share p of a
 // 64,512-port NAT pool taken at random places, netfilter's bounded search
 // (248 probes) drops about p^248 of new flows at 98, 99 and 99.5 %
 // occupancy, and nothing at 90 %; the exhaustive search drops nothing.
@@ -527,7 +527,7 @@ func TestT5NetfilterDrops(t *testing.T) {
 }
 
 // TestPublishedCommands checks that every published entry of the suites
-// of figures.md §6 names a `portsim run` command.
+// of docs/figures.md names a `portsim run` command.
 func TestPublishedCommands(t *testing.T) {
 	for _, name := range []string{"cloudflare-2024", "linux-2022", "tracking", "capacity", "netfilter"} {
 		s, err := Load(name)

@@ -14,7 +14,7 @@ import (
 // every attempt holds one local port of one (source, destination) pool
 // for the connection's hold time plus the time its port stays unusable
 // after the close, so by Little's law a pool of N ports serves at most
-// N / (hold + unusable time) connections per second (figures.md §1.7,
+// N / (hold + unusable time) connections per second (docs/figures.md#t4-ports-per-time_wait,
 // §6 T4).
 type Bound struct {
 	// Ports is the number of usable ports of one pool: the range without
@@ -129,7 +129,7 @@ func Analytic(cfg sim.Config) Bound {
 }
 
 // twReuse reports whether connect() may take a TIME_WAIT 4-tuple over in
-// this setup (sim package doc, os-allocators.md §3.3).
+// this setup (sim package doc, docs/allocators.md#time_wait-and-tcp_tw_reuse).
 func twReuse(st sim.Stack, w workload.Spec) bool {
 	if w.Path != allocator.Connect || st.Scope != allocator.FourTuple || !st.Timestamps {
 		return false

@@ -1,8 +1,8 @@
-// Package capacity answers the question users ask most (figures.md §4
+// Package capacity answers the question users ask most (docs/figures.md#questions-users-ask
 // item 1): how many new connections per second can a host open before
 // connect() runs out of ports? It finds the highest sustainable rate of a
 // setup by simulation and sets it beside the analytic bound
-// Sources·Ports / (hold + TIME_WAIT) (figures.md §6 T4) and, for Poisson
+// Sources·Ports / (hold + TIME_WAIT) (docs/figures.md#t4-ports-per-time_wait) and, for Poisson
 // arrivals, beside the Erlang B rate of a loss system of that many ports.
 //
 // # What "sustainable" means

@@ -42,8 +42,8 @@ func small(cfg sim.Config, ports int, tw time.Duration) sim.Config {
 	return cfg
 }
 
-// TestAnalyticPresets checks the bound of each T4 preset (figures.md §6
-// T4 and §1.7): Linux 28,232/60 s = 470.5/s, 2 source IPs 941/s,
+// TestAnalyticPresets checks the bound of each T4 preset (docs/figures.md#t4-ports-per-time_wait):
+// Linux 28,232/60 s = 470.5/s, 2 source IPs 941/s,
 // 1024-65535 1,075/s, Windows 16,384/120 s = 136.5/s, and tcp_tw_reuse
 // with its 1 s delay 28,232/s.
 func TestAnalyticPresets(t *testing.T) {
@@ -92,7 +92,7 @@ func TestAnalyticPresets(t *testing.T) {
 }
 
 // TestErlangB checks the recursion against values computed by hand and
-// its fluid limit 1 − N/A above the knee (figures.md §6 T4).
+// its fluid limit 1 − N/A above the knee (docs/figures.md#t4-ports-per-time_wait).
 func TestErlangB(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
@@ -129,7 +129,7 @@ func TestErlangB(t *testing.T) {
 }
 
 // TestSearchConstant: with constant arrivals and no hold the failure
-// fraction above the knee is exactly 1 − knee/λ (figures.md §6 T4), so
+// fraction above the knee is exactly 1 − knee/λ (docs/figures.md#t4-ports-per-time_wait), so
 // the highest rate failing at most 0.1 % is knee/(1 − 0.001), and the
 // search must bracket it, for a plain stack and with tcp_tw_reuse (knee
 // N/delay).

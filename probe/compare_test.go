@@ -44,7 +44,7 @@ func table(rep *Report) string {
 }
 
 // TestRecordedKernelFacts reads the kernel's side of the recorded probe
-// alone: the facts of os-allocators.md §12 that the checks rest on.
+// alone: the facts of docs/allocators.md#properties-the-tests-check that the checks rest on.
 func TestRecordedKernelFacts(t *testing.T) {
 	obs := readRecorded(t)
 	if obs.Kernel.Sysname != "Linux" || !strings.HasPrefix(obs.Kernel.Release, "6.18.") {
@@ -325,7 +325,7 @@ func timeWaitObservations(reuse int, ts bool, delay string) *Observation {
 }
 
 // TestTimeWaitByHand checks that the model sees the kernel's
-// tcp_tw_reuse, timestamps and tcp_tw_reuse_delay (os-allocators.md §12
+// tcp_tw_reuse, timestamps and tcp_tw_reuse_delay (docs/allocators.md#properties-the-tests-check
 // item 6).
 func TestTimeWaitByHand(t *testing.T) {
 	tests := []struct {

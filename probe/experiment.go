@@ -41,7 +41,7 @@ func (o Op) Path() allocator.Path {
 }
 
 // Errno returns the errno with which the operation reports that no port
-// is left (os-allocators.md §12 item 7).
+// is left (docs/allocators.md#properties-the-tests-check item 7).
 func (o Op) Errno() Errno {
 	switch o {
 	case OpConnect:

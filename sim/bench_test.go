@@ -14,7 +14,7 @@ import (
 // Poisson arrivals, exponential 100 ms holds, client close, 60 s
 // TIME_WAIT. At 300/s about 18,000 ports sit in TIME_WAIT, more than the
 // 14,116 even ports, so every connect() pays the whole even pass
-// (os-allocators.md §12 item 1) before it finds an odd port.
+// (docs/allocators.md#properties-the-tests-check item 1) before it finds an odd port.
 func steadyConfig(rate float64, d time.Duration) Config {
 	w := workload.Spec{
 		Arrivals:     workload.Poisson,

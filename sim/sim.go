@@ -17,7 +17,7 @@
 //     client close keeps the client's 4-tuple (or port) in TIME_WAIT; a
 //     server close (the client is the passive closer) and a reset free it at
 //     once; UDP has no TIME_WAIT;
-//   - tcp_tw_reuse (os-allocators.md §3.3): a connect() may take over a
+//   - tcp_tw_reuse (docs/allocators.md#time_wait-and-tcp_tw_reuse): a connect() may take over a
 //     4-tuple in TIME_WAIT only with timestamps on, with TWReuse 1 (or 2 and
 //     a loopback destination), and at least TWReuseDelay after TIME_WAIT
 //     began; only in a 4-tuple stack;

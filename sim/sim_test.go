@@ -134,8 +134,8 @@ func TestEventOrderAtOneInstant(t *testing.T) {
 	}
 }
 
-// TestTWReuse checks tcp_tw_reuse as Linux defines it (os-allocators.md
-// §3.3, §12 item 6): take-over needs timestamps, reuse 1 (or 2 and a
+// TestTWReuse checks tcp_tw_reuse as Linux defines it (docs/allocators.md#time_wait-and-tcp_tw_reuse
+// and docs/allocators.md#properties-the-tests-check item 6): take-over needs timestamps, reuse 1 (or 2 and a
 // loopback destination), and tw_reuse_delay since TIME_WAIT began.
 func TestTWReuse(t *testing.T) {
 	const delay = time.Second
@@ -407,7 +407,7 @@ func TestFreeListReleaseAtClose(t *testing.T) {
 }
 
 // TestPrefill checks spatially random occupancy: the netfilter search of
-// at most 248 probes fails about p^248 of the time (figures.md T5), and
+// at most 248 probes fails about p^248 of the time (docs/figures.md#t5-nat-port-clash-resolution), and
 // exactly the prefilled share of a small range is held.
 func TestPrefill(t *testing.T) {
 	var script []workload.Arrival

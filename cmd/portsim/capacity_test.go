@@ -20,7 +20,7 @@ func capacityCmd(t *testing.T, args ...string) (string, string, int) {
 }
 
 // TestCapacitySentence sizes a 1,000-port stack with a 10 s TIME_WAIT
-// under constant arrivals (knee 100/s, figures.md §6 T4): the answer
+// under constant arrivals (knee 100/s, docs/figures.md#t4-ports-per-time_wait): the answer
 // must sit between the knee and knee/(1 − 0.001), and the analytic bound
 // must be printed beside it.
 func TestCapacitySentence(t *testing.T) {

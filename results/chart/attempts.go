@@ -51,7 +51,7 @@ func AttemptCharts() []AttemptChart {
 // ProbesByIndex returns the probes-by-index chart: a scatter of the
 // probes of each attempt against its index in the log (from 1), on a log
 // y axis, coloured by the parity of the port allocated, with failed
-// attempts apart (figures.md T1, after Cloudflare's figures 5, 7 and 8).
+// attempts apart (docs/figures.md#t1-cloudflare-2024, after Cloudflare's figures 5, 7 and 8).
 // Attempts with 0 probes cannot sit on a log axis; the legend counts
 // them.
 func ProbesByIndex() AttemptChart {

@@ -21,7 +21,7 @@ const maxBarLabels = 6
 // KEY), one bar per series at each value, with the value written above
 // each bar. Runs with neither are left out. Values are ordered
 // numerically when they all are numbers, else as text. It draws, for
-// instance, errors against the random-window size W (figures.md T1).
+// instance, errors against the random-window size W (docs/figures.md#t1-cloudflare-2024).
 func ErrorsByLabel(key string) Chart {
 	return Chart{
 		Name:  "errors-by-" + key,

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // testRuns returns a small hand-made rate sweep: two allocators, rates
 // 300 to 800 per second, two seeds, one destination with 28,232 ports
-// and a 60 s TIME_WAIT (knee 470.5/s, figures.md T4). The failure
+// and a 60 s TIME_WAIT (knee 470.5/s, docs/figures.md#t4-ports-per-time_wait). The failure
 // fraction follows the analytic 1 − knee/λ plus a little seed noise;
 // every distribution the charts read is filled.
 func testRuns() []results.Run {
@@ -95,7 +95,7 @@ func testRuns() []results.Run {
 }
 
 // windowRuns returns runs of the random-window allocator with the window
-// size as a parameter and a Linux run without it (figures.md T1).
+// size as a parameter and a Linux run without it (docs/figures.md#t1-cloudflare-2024).
 func windowRuns() []results.Run {
 	var runs []results.Run
 	for _, w := range []int{500, 1000, 5000, 10000} {
@@ -111,7 +111,7 @@ func windowRuns() []results.Run {
 	return runs
 }
 
-// testAttempts returns a Cloudflare-style log (figures.md T1): even
+// testAttempts returns a Cloudflare-style log (docs/figures.md#t1-cloudflare-2024): even
 // ports first with few probes, then odd ports each probing past the
 // occupied even half, then a few failures and zero-probe attempts.
 func testAttempts() []results.Attempt {
@@ -363,7 +363,7 @@ func TestLogTicks(t *testing.T) {
 }
 
 // TestFailureVsRateGolden compares the SVG of failure-vs-rate with a
-// golden file; SVG output is byte-stable (go-stack-and-style.md §A.3).
+// golden file; SVG output is byte-stable (gonum.org/v1/plot/vg/vgsvg writes no timestamps; only the PDF backend does).
 // Regenerate with -update after a deliberate change or a gonum/plot
 // upgrade, and look at the result.
 func TestFailureVsRateGolden(t *testing.T) {
@@ -460,8 +460,7 @@ func svgText(t *testing.T, pl *plot.Plot) string {
 
 // TestFailureVsRateSeries checks that a label varying apart from the
 // rate splits series and that each distinct setup gets its own knee:
-// one source IP gives 28232/60 = 470.5/s, two give 941.1/s (figures.md
-// T4).
+// one source IP gives 28232/60 = 470.5/s, two give 941.1/s (docs/figures.md#t4-ports-per-time_wait).
 func TestFailureVsRateSeries(t *testing.T) {
 	runs := testRuns()
 	for _, r := range testRuns() {

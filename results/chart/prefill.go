@@ -13,8 +13,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// FailureVsPrefill returns the failure-vs-prefill chart (figures.md §6
-// T5): for each series, the mean failure fraction over seeds against the
+// FailureVsPrefill returns the failure-vs-prefill chart (docs/figures.md#t5-nat-port-clash-resolution):
+// for each series, the mean failure fraction over seeds against the
 // share of ports held at random from the start (Setup.Prefill), on a log
 // y axis. For a series whose every failed allocation made the same number
 // of probes B — a search bounded at B candidates, such as netfilter's

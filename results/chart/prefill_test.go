@@ -12,7 +12,7 @@ import (
 )
 
 // prefillRuns returns a hand-made occupancy sweep in the shape of
-// figures.md §6 T5: a search bounded at 248 probes failing p^248 of
+// docs/figures.md#t5-nat-port-clash-resolution: a search bounded at 248 probes failing p^248 of
 // 10,000 attempts, and an exhaustive one that never fails.
 func prefillRuns() []results.Run {
 	var runs []results.Run
