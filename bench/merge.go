@@ -19,6 +19,13 @@ func Merge(out string, shardDirs []string, commit string, start time.Time) (*Out
 	if len(shardDirs) == 0 {
 		return nil, fmt.Errorf("merge: no shard directories given")
 	}
+	if st, err := os.Stat(out); err == nil {
+		for _, dir := range shardDirs {
+			if ds, err := os.Stat(dir); err == nil && os.SameFile(st, ds) {
+				return nil, &DirError{Dir: out, Msg: fmt.Sprintf("is also an input (%s); merge into a new directory", dir)}
+			}
+		}
+	}
 	var suiteData []byte
 	var all []results.Run
 	for _, dir := range shardDirs {
@@ -80,8 +87,17 @@ func Merge(out string, shardDirs []string, commit string, start time.Time) (*Out
 	for i, j := range order {
 		sorted[i] = all[j]
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("merge: output directory: %w", err)
+	fp, err := s.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	od, err := OpenOut(out)
+	if err != nil {
+		return nil, err
+	}
+	defer od.Close()
+	if err := od.WriteMarker(Marker{Suite: s.Name, Fingerprint: fp}); err != nil {
+		return nil, err
 	}
 	if err := results.WriteFileAtomic(filepath.Join(out, SuiteFile), func(w io.Writer) error { _, err := w.Write(suiteData); return err }); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -63,9 +64,12 @@ var ErrInterrupted = errors.New("interrupted")
 
 // cellFile is what Out/cells/KEY.json holds for one completed run.
 type cellFile struct {
-	Key    string      `json:"key"`
-	Run    results.Run `json:"run"`
-	WallNS int64       `json:"wall_ns"`
+	Key string `json:"key"`
+	// Fingerprint is the suite's (Suite.Fingerprint), so that a saved run
+	// is never taken for a run of another suite.
+	Fingerprint string      `json:"fingerprint,omitempty"`
+	Run         results.Run `json:"run"`
+	WallNS      int64       `json:"wall_ns"`
 }
 
 // SuiteFile is the copy of the suite text kept in Out, so that a run can be
@@ -97,8 +101,20 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 	if opt.Jobs <= 0 {
 		opt.Jobs = runtime.GOMAXPROCS(0)
 	}
+	if s, err = s.Portable(); err != nil {
+		return nil, err
+	}
+	fp, err := s.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	od, err := OpenOut(opt.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer od.Close()
 	cellsDir := filepath.Join(opt.Out, "cells")
-	if err := prepareOut(opt.Out, cellsDir, s, opt.Resume); err != nil {
+	if err := prepareOut(od, cellsDir, s, fp, opt); err != nil {
 		return nil, err
 	}
 	out := &Outcome{}
@@ -106,7 +122,7 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 	var todo []int
 	for i, u := range units {
 		if opt.Resume {
-			if cf, err := readCell(cellsDir, u.Cell.Key(u.Replicate)); err == nil {
+			if cf, err := readCell(cellsDir, u.Cell.Key(u.Replicate), fp); err == nil {
 				done[i] = cf
 				out.Kept++
 				continue
@@ -130,7 +146,7 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				cf, err := runUnit(ctx, units[i], opt.Out, cellsDir)
+				cf, err := runUnit(ctx, units[i], opt.Out, cellsDir, fp)
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -164,8 +180,8 @@ feed:
 	}
 	if firstErr != nil || ctx.Err() != nil {
 		missing := len(units) - out.Kept - out.Ran
-		return out, fmt.Errorf("%w: %d of %d runs are saved in %s, %d missing; resume with `portsim bench -resume %s`",
-			ErrInterrupted, out.Kept+out.Ran, len(units), opt.Out, missing, opt.Out)
+		return out, fmt.Errorf("%w: %d of %d runs are saved in %s, %d missing; resume with `%s`",
+			ErrInterrupted, out.Kept+out.Ran, len(units), opt.Out, missing, ResumeCommand(opt.Out, opt.Shard, opt.Shards))
 	}
 
 	for _, cf := range done {
@@ -181,46 +197,73 @@ feed:
 	return out, nil
 }
 
-// prepareOut creates the output directories, checks that they are
-// writable, and keeps the suite text and its hash there. Without resume it
-// clears the runs of an earlier run; with it, it checks that the saved
-// runs belong to the same suite.
-func prepareOut(out, cellsDir string, s *Suite, resume bool) error {
-	if err := os.MkdirAll(cellsDir, 0o755); err != nil {
-		return fmt.Errorf("output directory %s: %w", out, err)
+// ResumeCommand is the command that finishes an interrupted run in dir
+// (of shard k of n when n > 0).
+func ResumeCommand(dir string, k, n int) string {
+	cmd := "portsim bench -resume " + shellQuote(dir)
+	if n > 0 {
+		cmd += fmt.Sprintf(" -shard %d/%d", k, n)
 	}
-	probe, err := os.CreateTemp(out, ".write-test-*")
-	if err != nil {
-		return fmt.Errorf("output directory %s is not writable: %w", out, err)
+	return cmd
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+		return s
 	}
-	probe.Close()
-	os.Remove(probe.Name())
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// prepareOut makes an opened output directory ready for the suite. With
+// Resume it checks that the saved runs are this suite's (the marker's
+// fingerprint and shard); without, it clears the saved runs of an earlier
+// run. Then it writes the marker and the suite text.
+func prepareOut(od *OutDir, cellsDir string, s *Suite, fp string, opt Options) error {
+	out := od.Path
 	suitePath := filepath.Join(out, SuiteFile)
-	if resume {
-		old, err := os.ReadFile(suitePath)
-		if err != nil {
-			return fmt.Errorf("resume %s: no saved suite there (%v); run without -resume first", out, err)
-		}
-		if string(old) != string(s.Data) {
-			return fmt.Errorf("resume %s: the saved runs belong to another version of the suite; run without -resume or choose another -o", out)
-		}
-		return nil
-	}
-	entries, err := os.ReadDir(cellsDir)
-	if err != nil {
-		return fmt.Errorf("output directory %s: %w", out, err)
-	}
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".json") {
-			if err := os.Remove(filepath.Join(cellsDir, e.Name())); err != nil {
-				return fmt.Errorf("clearing %s: %w", cellsDir, err)
+	if opt.Resume {
+		switch {
+		case od.Old != nil:
+			if od.Old.Fingerprint != fp {
+				return &DirError{Dir: out, Msg: fmt.Sprintf("holds the runs of another suite or settings (fingerprint %.12s, this suite %.12s): its %s or a trace it replays changed since; run without -resume to start over, or choose another directory",
+					od.Old.Fingerprint, fp, SuiteFile)}
 			}
+			if od.Old.Shard != opt.Shard || od.Old.Shards != opt.Shards {
+				return &DirError{Dir: out, Msg: fmt.Sprintf("holds %s, not %s; resume it with `%s`",
+					shardText(od.Old.Shard, od.Old.Shards), shardText(opt.Shard, opt.Shards), ResumeCommand(out, od.Old.Shard, od.Old.Shards))}
+			}
+		case od.Legacy:
+			old, err := os.ReadFile(suitePath)
+			if err != nil || !bytes.Equal(old, s.Data) {
+				return &DirError{Dir: out, Msg: "its saved runs belong to another version of the suite; run without -resume or choose another directory"}
+			}
+		default:
+			return &DirError{Dir: out, Msg: fmt.Sprintf("holds no suite run (no %s); start one with portsim bench -o %s", SuiteFile, shellQuote(out))}
 		}
+	} else if od.Old != nil || od.Legacy {
+		if err := clearCells(cellsDir); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(cellsDir, 0o755); err != nil {
+		return &DirError{Dir: out, Msg: "cannot create cells/", Err: err}
+	}
+	if err := od.WriteMarker(Marker{Suite: s.Name, Fingerprint: fp, Shard: opt.Shard, Shards: opt.Shards}); err != nil {
+		return err
 	}
 	return results.WriteFileAtomic(suitePath, func(w io.Writer) error {
 		_, err := w.Write(s.Data)
 		return err
 	})
+}
+
+// shardText says which runs a directory holds.
+func shardText(k, n int) string {
+	if n == 0 {
+		return "every run of the suite"
+	}
+	return fmt.Sprintf("shard %d/%d", k, n)
 }
 
 // cellName is the file of a run's key inside the cells directory.
@@ -229,7 +272,9 @@ func cellName(key string) string {
 	return hex.EncodeToString(h[:12]) + ".json"
 }
 
-func readCell(dir, key string) (*cellFile, error) {
+// readCell reads the saved run of key, if it is there and was saved by a
+// run of the suite with fingerprint fp.
+func readCell(dir, key, fp string) (*cellFile, error) {
 	data, err := os.ReadFile(filepath.Join(dir, cellName(key)))
 	if err != nil {
 		return nil, err
@@ -238,14 +283,14 @@ func readCell(dir, key string) (*cellFile, error) {
 	if err := json.Unmarshal(data, &cf); err != nil {
 		return nil, err
 	}
-	if cf.Key != key {
+	if cf.Key != key || (cf.Fingerprint != "" && cf.Fingerprint != fp) {
 		return nil, fs.ErrNotExist
 	}
 	return &cf, nil
 }
 
 // runUnit runs one unit and saves it atomically.
-func runUnit(ctx context.Context, u Unit, out, cellsDir string) (*cellFile, error) {
+func runUnit(ctx context.Context, u Unit, out, cellsDir, fp string) (*cellFile, error) {
 	c := u.Cell
 	cfg, err := c.Config(u.Replicate)
 	if err != nil {
@@ -267,7 +312,7 @@ func runUnit(ctx context.Context, u Unit, out, cellsDir string) (*cellFile, erro
 		return nil, fmt.Errorf("scenario %s %s (%s, seed %d): %w", c.Scenario.Name, formatLabels(c.Labels), c.Alloc.Label(), u.Replicate, err)
 	}
 	c.Identify(&run, u.Replicate)
-	cf := &cellFile{Key: key, Run: run, WallNS: run.WallNS}
+	cf := &cellFile{Key: key, Fingerprint: fp, Run: run, WallNS: run.WallNS}
 	err = results.WriteFileAtomic(filepath.Join(cellsDir, cellName(key)), func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(cf)
 	})
@@ -280,7 +325,11 @@ func eventsName(c *Cell, r int) string {
 	return eventsFile(c.Scenario.Name, c.Labels, c.Alloc.Label(), r)
 }
 
-// eventsFile names the event log of replicate r of a scenario's cell.
+// eventsFile names the event log of replicate r of a scenario's cell:
+// events/SCENARIO_LABELS_ALLOCATOR_R.csv. Characters other than letters,
+// digits, '-', '_', '.' and '=' become '_'; a name changed that way, or
+// cut to stay within file name limits, ends in '~' and a hash of the full
+// name, so that two runs never share a log ("a:b" and "a_b" differ).
 func eventsFile(scenario string, labels map[string]string, alloc string, r int) string {
 	name := scenario
 	if l := formatLabels(labels); l != "" {
@@ -294,6 +343,11 @@ func eventsFile(scenario string, labels map[string]string, alloc string, r int) 
 		}
 		return '_'
 	}, name)
+	const maxBase = 200 // bytes, below the usual 255-byte limit with room for chart suffixes
+	if clean != name || len(clean) > maxBase {
+		h := sha256.Sum256([]byte(name))
+		clean = clean[:min(len(clean), maxBase-17)] + "~" + hex.EncodeToString(h[:8])
+	}
 	return filepath.Join("events", clean+".csv")
 }
 

@@ -272,7 +272,11 @@ func (p parser) suite(n *yaml.Node, s *Suite) error {
 		var err error
 		switch key {
 		case "name":
-			s.Name, err = p.scalar(v, key)
+			if s.Name, err = p.scalar(v, key); err == nil {
+				if err = CheckName(s.Name); err != nil {
+					err = p.errf(v, "suite name %v", err)
+				}
+			}
 		case "description":
 			s.Description, err = p.scalar(v, key)
 		case "seed":
@@ -334,7 +338,11 @@ func (p parser) scenario(n *yaml.Node, sc *Scenario) error {
 		var err error
 		switch key {
 		case "name":
-			sc.Name, err = p.scalar(v, key)
+			if sc.Name, err = p.scalar(v, key); err == nil {
+				if err = CheckName(sc.Name); err != nil {
+					err = p.errf(v, "scenario name %v", err)
+				}
+			}
 		case "description":
 			sc.Description, err = p.scalar(v, key)
 		case "allocators":
@@ -381,9 +389,6 @@ func (p parser) scenario(n *yaml.Node, sc *Scenario) error {
 	}
 	if sc.Name == "" {
 		return p.errf(n, "scenario: missing name")
-	}
-	if strings.ContainsAny(sc.Name, "/ \t|=") {
-		return p.errf(n, "scenario %q: the name may not contain spaces, '/', '|' or '='", sc.Name)
 	}
 	return nil
 }
@@ -435,6 +440,12 @@ func (p parser) allocators(n *yaml.Node) ([]AllocRef, error) {
 			}
 			if name == "" {
 				return nil, p.errf(c, "allocator: missing name")
+			}
+			combos := 1
+			for _, k := range order {
+				if combos *= len(sweeps[k]); combos > MaxRuns {
+					return nil, p.errf(c, "allocator %s: more than %d combinations of params; sweep fewer values", name, MaxRuns)
+				}
 			}
 			for _, params := range product(order, sweeps) {
 				if err := p.checkAllocator(c, name, params); err != nil {
@@ -581,6 +592,9 @@ func product(order []string, vals map[string][]string) []map[string]string {
 	return out
 }
 
+// MaxRuns is the most runs (cells × seeds) a suite may have.
+const MaxRuns = 100_000
+
 // check validates what needs the whole suite: scenario names, the x axis,
 // and that every cell's setup is valid.
 func (s *Suite) check() error {
@@ -610,6 +624,21 @@ func (s *Suite) check() error {
 			sc.X = swept[0]
 		} else if sc.X != "" && !slices.Contains(swept, sc.X) {
 			return fmt.Errorf("%s:%d: scenario %q: x %q is not a swept setting (swept: %s)", s.File, sc.Line, sc.Name, sc.X, strings.Join(swept, ", "))
+		}
+	}
+	runs := 0
+	for i := range s.Scenarios {
+		sc := &s.Scenarios[i]
+		n := len(sc.Allocators)
+		for _, v := range sc.Settings {
+			n *= len(v.Values)
+			if n > MaxRuns {
+				break
+			}
+		}
+		runs += n * s.Seeds
+		if runs > MaxRuns {
+			return fmt.Errorf("%s:%d: scenario %q: the suite has more than %d runs (cells × seeds) by here; split it into several suites or sweep fewer values", s.File, sc.Line, sc.Name, MaxRuns)
 		}
 	}
 	cells, err := s.Cells()
