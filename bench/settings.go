@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -290,7 +291,7 @@ func (s *Setup) Validate() error {
 		return err
 	}
 	if err := s.Workload.Validate(); err != nil {
-		return err
+		return settingError(err)
 	}
 	if s.Duration <= 0 && s.Attempts <= 0 && s.Workload.Arrivals != workload.Trace {
 		return fmt.Errorf("duration and attempts are both 0: set a duration (e.g. 10m) or a number of attempts to stop the run")
@@ -371,4 +372,61 @@ func parseBool(v string) (bool, error) {
 		return false, fmt.Errorf("%q: expected true or false", v)
 	}
 	return b, nil
+}
+
+// settingArgs are the placeholders of the settings' values in help text
+// (-rate N, -hold DIST).
+var settingArgs = map[string]string{
+	"range": "LO-HI", "reserved": "PORTS", "time-wait": "D", "tw-reuse": "N", "tw-reuse-delay": "D",
+	"timestamps": "BOOL", "scope": "SCOPE", "arrivals": "KIND", "rate": "N", "burst-on": "D",
+	"burst-off": "D", "clients": "N", "think": "DIST", "destinations": "N", "dest-order": "ORDER",
+	"loopback": "BOOL", "sources": "N", "hold": "DIST", "close": "SIDE", "path": "PATH",
+	"orig-ports": "LO-HI", "trace": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
+	"sample": "D",
+}
+
+// Arg returns the placeholder of the setting's value in help text: N for
+// a number, D for a duration, DIST for a distribution, LO-HI for a range.
+func (st Setting) Arg() string {
+	if a, ok := settingArgs[st.Name]; ok {
+		return a
+	}
+	return "VALUE"
+}
+
+// SettingError is a setting whose value the workload refuses, named as
+// the setting (the suite key, the flag of portsim run), not as the Go
+// field it fills.
+type SettingError struct {
+	// Setting is the setting's name, e.g. "burst-on".
+	Setting string
+	// Value is the value as text; Want says what is expected.
+	Value, Want string
+}
+
+// Error returns "SETTING VALUE: WANT".
+func (e *SettingError) Error() string {
+	return e.Setting + " " + e.Value + ": " + e.Want
+}
+
+// specFields maps the workload's fields to the settings that set them.
+var specFields = map[string]string{
+	"Arrivals": "arrivals", "Rate": "rate", "BurstOn": "burst-on", "BurstOff": "burst-off",
+	"Clients": "clients", "Think": "think", "Destinations": "destinations", "DestOrder": "dest-order",
+	"ZipfS": "dest-order", "Sources": "sources", "Hold": "hold", "Close": "close", "Path": "path",
+	"OrigPorts": "orig-ports", "TraceOpen": "trace",
+}
+
+// settingError renames a *workload.SpecError after its setting.
+func settingError(err error) error {
+	se, ok := errors.AsType[*workload.SpecError](err)
+	if !ok {
+		return err
+	}
+	name, ok := specFields[se.Field]
+	if !ok {
+		return err
+	}
+	want := strings.ReplaceAll(se.Want, "MaxSample (about 73 years)", "73 years")
+	return &SettingError{Setting: name, Value: se.Value, Want: want}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/portsim/portsim/bench"
-	"github.com/portsim/portsim/results"
 )
 
 const benchUsage = `
@@ -52,10 +52,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shards := fs.Int("shards", 0, "run slice K of `N`, K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
 	resume := fs.String("resume", "", "finish the interrupted run in `DIR`, running only the missing runs")
 	maxMem := fs.String("max-memory", "4GiB", "refuse runs estimated to need more than `SIZE` each")
-	commit := fs.String("commit", "", "commit id to record in the manifest")
+	commit := fs.String("commit", "", "commit `ID` to record in the manifest")
+	quiet := fs.Bool("quiet", false, "print no progress to stderr")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
+	}
+	resuming := false
+	fs.Visit(func(f *flag.Flag) { resuming = resuming || f.Name == "resume" })
+	if resuming && *resume == "" {
+		return usagef("flag -resume: expected the directory of the run to finish, got an empty value")
 	}
 	if len(pos) > 1 {
 		return usagef("bench: expected at most one suite name or file, got %d: %s", len(pos), strings.Join(pos, " "))
@@ -75,12 +81,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var s *bench.Suite
 	dir := *out
 	if *resume != "" {
-		if len(pos) > 0 || *seeds != 0 {
-			return usagef("bench: -resume takes the suite and seeds from %s; give no suite and no -seeds", *resume)
+		if len(pos) > 0 || *seeds != 0 || *out != "" {
+			return usagef("bench: -resume takes the suite, seeds and directory from %s; give no suite, -seeds or -o", *resume)
 		}
 		dir = *resume
 		if _, err := os.Stat(filepath.Join(dir, bench.SuiteFile)); err != nil {
 			return usagef("flag -resume: %s holds no suite run (no %s); start one with portsim bench -o %s", dir, bench.SuiteFile, dir)
+		}
+		if m, err := bench.ReadMarker(dir); err == nil && n == 0 && m.Shards > 0 {
+			k, n = m.Shard, m.Shards // the shard the directory holds
 		}
 		if s, err = bench.Load(filepath.Join(dir, bench.SuiteFile)); err != nil {
 			return usagef("flag -resume: %v", err)
@@ -114,19 +123,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	start := time.Now()
 	opt := bench.Options{Out: dir, Jobs: *jobs, Shard: k, Shards: n, Resume: *resume != "", Commit: *commit, Start: start}
-	bar := newProgress(stderr, start)
+	bar := newProgress(stderr, start, *quiet)
 	opt.Progress = bar.update
 	o, err := bench.Run(ctx, s, opt)
 	bar.finish()
 	if err != nil {
-		if errors.Is(err, bench.ErrInterrupted) {
-			return err
-		}
-		var pe *os.PathError
-		if errors.As(err, &pe) || strings.Contains(err.Error(), "not writable") {
-			return usagef("flag -o: %v", err)
-		}
-		return err
+		return dirFlag(err, *resume != "")
 	}
 	wall := time.Since(start)
 	fmt.Fprintf(stdout, "suite %s: %d runs (%d run now, %d kept) in %.1fs", s.Name, len(o.Runs), o.Ran, o.Kept, wall.Seconds())
@@ -208,28 +210,33 @@ func runPlot(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return usagef("plot: %s is not a suite output: %v", dir, err)
 	}
-	f, err := os.Open(filepath.Join(dir, bench.RunsFile))
+	runs, m, err := bench.ReadRuns(dir)
 	if err != nil {
 		return usagef("plot: %v", err)
 	}
-	defer f.Close()
-	runs, err := results.ReadJSONL(f, filepath.Join(dir, bench.RunsFile))
+	od, err := bench.OpenOut(dir)
 	if err != nil {
-		return usagef("plot: %v", err)
+		return dirFlag(err, false)
 	}
-	var m *results.Manifest
-	if mf, err := os.Open(filepath.Join(dir, bench.ManifestFile)); err == nil {
-		if mm, err := results.ReadManifest(mf, filepath.Join(dir, bench.ManifestFile)); err == nil {
-			m = &mm
-		}
-		mf.Close()
-	}
+	defer od.Close()
 	files, err := bench.Report(dir, s, runs, m)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "redrew %d files from %d runs; report: %s\n", len(files), len(runs), filepath.Join(dir, bench.ReportFile))
 	return nil
+}
+
+// dirFlag turns an error about an output directory into a usage error
+// naming its flag (-o, or -resume when resuming).
+func dirFlag(err error, resume bool) error {
+	if de, ok := errors.AsType[*bench.DirError](err); ok {
+		if resume {
+			return usagef("flag -resume: %v", de)
+		}
+		return usagef("flag -o: %v", de)
+	}
+	return err
 }
 
 const mergeUsage = `
@@ -260,45 +267,81 @@ func runMerge(_ context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	o, err := bench.Merge(*out, shards, *commit, time.Now())
 	if err != nil {
-		return asUsage(err)
+		if _, busy := errors.AsType[*bench.BusyError](err); busy {
+			return err
+		}
+		return asUsage(dirFlag(err, false))
 	}
 	fmt.Fprintf(stdout, "merged %d runs from %d shards; report: %s\n", len(o.Runs), len(shards), filepath.Join(*out, bench.ReportFile))
 	return nil
 }
 
-// progress draws a progress bar on a terminal and nothing elsewhere.
+// progress reports how far a suite run is: a bar redrawn in place on a
+// terminal, and elsewhere (CI, Kubernetes and Slurm logs) a line every
+// logEvery with the runs done, the rate and the time left. quiet silences
+// both.
 type progress struct {
-	w     io.Writer
-	on    bool
-	start time.Time
-	last  time.Time
-	drawn bool
+	w        io.Writer
+	term     bool
+	quiet    bool
+	now      func() time.Time
+	logEvery time.Duration
+	start    time.Time
+	last     time.Time
+	first    int // runs done at the start (kept by -resume)
+	drawn    bool
 }
 
-func newProgress(w io.Writer, start time.Time) *progress {
-	p := &progress{w: w, start: start}
+// logInterval is how often progress logs a line off a terminal.
+const logInterval = 5 * time.Second
+
+func newProgress(w io.Writer, start time.Time, quiet bool) *progress {
+	p := &progress{w: w, quiet: quiet, now: time.Now, logEvery: logInterval, start: start, last: start, first: -1}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.on = os.Getenv("TERM") != "dumb"
+			p.term = os.Getenv("TERM") != "dumb"
 		}
 	}
 	return p
 }
 
 func (p *progress) update(done, total int) {
-	if !p.on || total == 0 {
+	if p.quiet || total == 0 {
 		return
 	}
-	now := time.Now()
+	if p.first < 0 {
+		p.first = done
+	}
+	now := p.now()
+	el := now.Sub(p.start)
+	eta := ""
+	if ran := done - p.first; ran > 0 && done < total {
+		eta = (el * time.Duration(total-done) / time.Duration(ran)).Round(time.Second).String()
+	}
+	if !p.term {
+		if now.Sub(p.last) < p.logEvery {
+			return
+		}
+		p.last = now
+		rate := 0.0
+		if el > 0 {
+			rate = float64(done-p.first) / el.Seconds()
+		}
+		left := ""
+		if eta != "" {
+			left = ", about " + eta + " left"
+		}
+		fmt.Fprintf(p.w, "portsim: %d/%d runs done (%.0f%%), %.3g runs/s%s\n", done, total, 100*float64(done)/float64(total), rate, left)
+		return
+	}
 	if done < total && now.Sub(p.last) < 100*time.Millisecond {
 		return
 	}
 	p.last = now
 	const width = 30
 	fill := width * done / total
-	eta := ""
-	if el := now.Sub(p.start); done > 0 && done < total {
-		eta = fmt.Sprintf(" eta %s", (el * time.Duration(total-done) / time.Duration(done)).Round(time.Second))
+	if eta != "" {
+		eta = " eta " + eta
 	}
 	fmt.Fprintf(p.w, "\r[%s%s] %d/%d runs%s   ", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total, eta)
 	p.drawn = true

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,7 +71,7 @@ var capacityFixed = map[string]string{
 
 func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("capacity", capacityUsage, stdout)
-	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]` whose OS profile sets the stack defaults (see `portsim list`)")
+	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]` (or all) whose OS profile sets the stack defaults (see `portsim list`)")
 	var params stringList
 	fs.Var(&params, "param", "allocator parameter `KEY=VALUE` or ALLOCATOR:KEY=VALUE (repeatable)")
 	target := fs.Float64("target", capacity.DefaultTarget, "largest acceptable share of failed connection attempts, in (0, 1)")
@@ -134,6 +136,24 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stderr, "  %s/s: failure share %s (upper bound %s): %s\n",
 				capacity.FormatRate(p.Rate), pct(p.Mean), pct(p.Upper), verdict)
 		}
+	}
+	// A flag given as 0 is an error, not the option's default.
+	zero := map[string]string{
+		"target":     "expected a failure fraction in (0, 1) such as 0.001",
+		"confidence": "expected a level in [0.5, 1) such as 0.95",
+		"seeds":      "expected 2 to 1000 replicates (a confidence bound needs at least 2)",
+		"resolution": "expected a relative width in (0, 1) such as 0.002",
+	}
+	var zeroErr error
+	fs.Visit(func(f *flag.Flag) {
+		if want, ok := zero[f.Name]; ok && zeroErr == nil {
+			if v, _ := strconv.ParseFloat(f.Value.String(), 64); v == 0 {
+				zeroErr = usagef("flag -%s %s: %s", f.Name, f.Value, want)
+			}
+		}
+	})
+	if zeroErr != nil {
+		return zeroErr
 	}
 	// Check each option against its flag before any work.
 	for _, c := range []struct {

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/portsim/portsim/bench"
 	"github.com/portsim/portsim/internal/suggest"
 )
 
@@ -34,21 +35,36 @@ func main() {
 }
 
 // exitCode prints err and returns the process exit status: 0 on success,
-// 2 for a usage error (bad flags, arguments or input files), 1 for a
-// failure while running.
+// 2 for a usage error (bad flags, arguments or input files, an output
+// directory that cannot be used), 1 for a failure while running.
 func exitCode(err error, stderr io.Writer) int {
+	var fe flagError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, new(usageError)):
+	case errors.As(err, &fe):
+		fmt.Fprintf(stderr, "portsim %s: %v\nrun 'portsim help %s' for usage\n", fe.cmd, fe.err, fe.cmd)
+		return 2
+	case errors.As(err, new(usageError)), errors.As(err, new(*bench.DirError)):
 		fmt.Fprintf(stderr, "portsim: %v\n", err)
 		return 2
 	}
 	fmt.Fprintf(stderr, "portsim: %v\n", err)
 	return 1
 }
+
+// flagError is an error of the flag parser (an unknown flag, a value that
+// does not parse): printed with a pointer to the command's help, as the go
+// command does.
+type flagError struct {
+	cmd string
+	err error
+}
+
+func (f flagError) Error() string { return f.cmd + ": " + f.err.Error() }
+func (f flagError) Unwrap() error { return f.err }
 
 // usageError marks an error in what the user asked for, as opposed to a
 // failure while doing it.
@@ -141,19 +157,50 @@ Run 'portsim help <command>' for a command's flags and more examples.
 `)
 }
 
-// newFlags returns a flag set for a command that writes its usage to
-// stdout on -h and returns flag errors instead of exiting.
+// newFlags returns a flag set for a command that prints its usage (once)
+// to stdout on -h and returns flag errors instead of exiting.
 func newFlags(name, usage string, stdout io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprint(stdout, strings.TrimLeft(usage, "\n"))
 		fmt.Fprintln(stdout, "\nFlags:")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		printDefaults(stdout, fs)
 	}
 	return fs
+}
+
+// printDefaults lists the flags of fs as flag.PrintDefaults does, with a
+// placeholder for each flag's value: the backquoted word of its usage,
+// the setting's form for the settings, else N, F, D or S by its type.
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		if st, err := bench.LookupSetting(f.Name); err == nil && fs.Lookup(f.Name) == f && st.Usage == f.Usage {
+			arg = st.Arg()
+		}
+		switch arg {
+		case "int", "uint", "int64", "uint64":
+			arg = "N"
+		case "float":
+			arg = "F"
+		case "duration":
+			arg = "D"
+		case "string", "value":
+			arg = "S"
+		}
+		line := "  -" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		switch f.DefValue {
+		case "", "0", "false", "[]":
+		default:
+			line += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w, line)
+	})
 }
 
 // parseMixed is parseFlags for commands whose arguments may come before,
@@ -178,15 +225,19 @@ func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // parseFlags parses args, turning -h into flag.ErrHelp (after printing
-// the usage) and any other flag error into a usage error naming the
+// the usage, once) and any other flag error into a flagError naming the
 // command.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	show := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = show
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			show()
 			return err
 		}
-		return usagef("%s: %v (see `portsim help %s`)", fs.Name(), err, fs.Name())
+		return flagError{cmd: fs.Name(), err: err}
 	}
 	return nil
 }

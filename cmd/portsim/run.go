@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -97,6 +97,9 @@ type runOptions struct {
 // parseAllocs reads -allocator and -param values.
 func parseAllocs(list string, params []string) (runOptions, error) {
 	o := runOptions{params: map[string]map[string]string{}}
+	if strings.TrimSpace(list) == "all" {
+		list = strings.Join(allocator.Names(), ",")
+	}
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
@@ -172,6 +175,9 @@ func (o runOptions) checkSettings() error {
 			}
 		}
 		if err := st.Validate(); err != nil {
+			if se, ok := errors.AsType[*bench.SettingError](err); ok {
+				return usagef("flag -%v", se)
+			}
 			return usagef("with -allocator %s: %v", a, err)
 		}
 		if err := st.CheckTrace(); err != nil {
@@ -225,7 +231,7 @@ func describeFlags(o runOptions) string {
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", runUsage, stdout)
-	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]` (see `portsim list`)")
+	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]`, or all (see `portsim list`)")
 	var params stringList
 	fs.Var(&params, "param", "allocator parameter `KEY=VALUE` or ALLOCATOR:KEY=VALUE (repeatable)")
 	seed := fs.Uint64("seed", 1, "seed of the workload and allocator randomness")
@@ -283,18 +289,23 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *out != "" && *events == "" {
 		oc, err := bench.Run(ctx, s, bench.Options{Out: *out, Start: start})
 		if err != nil {
-			return err
+			return dirFlag(err, false)
 		}
 		runs = oc.Runs
 	} else {
+		var od *bench.OutDir
+		if *out != "" {
+			// Claim the directory before the runs, so that a bad -o fails at once.
+			if od, err = bench.OpenOut(*out); err != nil {
+				return dirFlag(err, false)
+			}
+			defer od.Close()
+		}
 		if runs, err = runUnits(ctx, s, *events); err != nil {
 			return err
 		}
-		if *out != "" {
-			if err := os.MkdirAll(*out, 0o755); err != nil {
-				return fmt.Errorf("flag -o: %w", err)
-			}
-			if _, err := bench.WriteOutputs(*out, s, runs, nil, "", start); err != nil {
+		if od != nil {
+			if err := bench.WriteResultDir(od, s, runs, start); err != nil {
 				return err
 			}
 		}
@@ -342,7 +353,6 @@ func runUnits(ctx context.Context, s *bench.Suite, eventsPath string) ([]results
 				errs[i] = err
 				return
 			}
-			var flush func() error
 			if eventsPath != "" {
 				path := eventsPath
 				if len(units) > 1 {
@@ -353,31 +363,34 @@ func runUnits(ctx context.Context, s *bench.Suite, eventsPath string) ([]results
 					}
 					path += ext
 				}
-				f, err := os.Create(path)
+				// Written atomically: an interrupted run leaves no
+				// truncated log, and an earlier log stays as it was.
+				var r results.Run
+				err := results.WriteFileAtomic(path, func(w io.Writer) error {
+					ew := results.NewEventWriter(w)
+					cfg.OnAttempt = ew.Write
+					var err error
+					if r, err = sim.Run(ctx, cfg); err != nil {
+						return errSim{err}
+					}
+					return ew.Flush()
+				})
 				if err != nil {
-					errs[i] = fmt.Errorf("flag -events: %w", err)
+					if se, ok := errors.AsType[errSim](err); ok {
+						errs[i] = se.err
+					} else {
+						errs[i] = usagef("flag -events: %v", err)
+					}
 					return
 				}
-				defer f.Close()
-				ew := results.NewEventWriter(f)
-				cfg.OnAttempt = ew.Write
-				flush = func() error {
-					if err := ew.Flush(); err != nil {
-						return err
-					}
-					return f.Close()
-				}
+				u.Cell.Identify(&r, u.Replicate)
+				runs[i] = r
+				return
 			}
 			r, err := sim.Run(ctx, cfg)
 			if err != nil {
 				errs[i] = err
 				return
-			}
-			if flush != nil {
-				if err := flush(); err != nil {
-					errs[i] = fmt.Errorf("flag -events: %w", err)
-					return
-				}
 			}
 			u.Cell.Identify(&r, u.Replicate)
 			runs[i] = r
@@ -391,6 +404,12 @@ func runUnits(ctx context.Context, s *bench.Suite, eventsPath string) ([]results
 	}
 	return runs, nil
 }
+
+// errSim carries a simulation error out of an event-log writer, so that
+// it is not mistaken for a failure to write the log.
+type errSim struct{ err error }
+
+func (e errSim) Error() string { return e.err.Error() }
 
 // printRunTable prints the setup of each allocator and one row per
 // allocator, averaged over seeds.
