@@ -66,6 +66,7 @@ func Chart(t Table, nameA, nameB string) *plot.Plot {
 		names[len(rows)-1-i] = r.Cell
 	}
 	p.NominalY(names...)
+	p.Y.Padding = vg.Points(4)
 	p.Add(plotter.NewGrid())
 	for i, r := range rows {
 		y := float64(len(rows) - 1 - i)

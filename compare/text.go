@@ -55,7 +55,11 @@ func WriteText(w io.Writer, res Result) error {
 		if u > 0 {
 			parts = append(parts, fmt.Sprintf("%d too few seeds", u))
 		}
-		fmt.Fprintf(bw, "  %d cells: %s\n", len(t.Rows), strings.Join(parts, ", "))
+		cells := "cells"
+		if len(t.Rows) == 1 {
+			cells = "cell"
+		}
+		fmt.Fprintf(bw, "  %d %s: %s\n", len(t.Rows), cells, strings.Join(parts, ", "))
 	}
 	if len(res.OnlyA) > 0 || len(res.OnlyB) > 0 {
 		fmt.Fprintln(bw)

@@ -99,6 +99,7 @@ func commands() []command {
 		{"bench", "run a suite in parallel and write results, charts and a report", runBench},
 		{"capacity", "find the highest sustainable new-connection rate", runCapacity},
 		{"plot", "redraw the charts and report.md of a suite run from runs.jsonl", runPlot},
+		{"compare", "compare two result sets, or two allocators, metric by metric with significance tests", runCompare},
 		{"merge", "join the outputs of sharded suite runs into one result set", runMerge},
 		{"probe", "measure the live Linux kernel's port choices; -compare checks a model", runProbe},
 		{"help", "show help for portsim or one command", nil},
