@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portsim/portsim/report"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/results/chart"
 )
@@ -26,9 +27,6 @@ const (
 	ReportFile   = "report.md"
 	ChartsDir    = "charts"
 )
-
-// tableMetrics are the columns of a scenario's summary table.
-var tableMetrics = []string{"failure_fraction", "probes_mean", "probes_p99", "reuse_interval_p1_s", "reuse_distance_min", "oarc_score"}
 
 // WriteOutputs writes every file of a suite run from its runs: the
 // manifest, runs.jsonl, runs.csv, bench.txt, timings.csv (when timings are
@@ -106,11 +104,7 @@ func writeTimings(w io.Writer, tim []Timing) error {
 // the files written, relative to out.
 func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]string, error) {
 	var files []string
-	rep := results.Report{
-		Title:       "portsim report: " + s.Name,
-		Description: s.Description,
-		Manifest:    m,
-	}
+	rs := report.Suite{Name: s.Name, Description: s.Description, Seeds: s.Seeds, Manifest: m}
 	chartDir := filepath.Join(out, ChartsDir)
 	if err := os.MkdirAll(chartDir, 0o755); err != nil {
 		return nil, fmt.Errorf("charts directory: %w", err)
@@ -118,34 +112,20 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 	for i := range s.Scenarios {
 		sc := &s.Scenarios[i]
 		sruns := results.Select(runs, func(r *results.Run) bool { return r.Scenario == sc.Name })
-		sec := results.Section{Title: sc.Name, Text: scenarioText(s, sc, sruns)}
+		rsc := report.Scenario{
+			Name: sc.Name, Description: sc.Description, Swept: sc.swept(), X: sc.X,
+			Metrics: sc.Metrics, Runs: sruns,
+		}
+		for _, v := range append(slices.Clone(s.Defaults), sc.Settings...) {
+			rsc.Settings = append(rsc.Settings, fmt.Sprintf("%s=%s", v.Key, strings.Join(v.Values, "|")))
+		}
 		if len(sruns) == 0 {
-			sec.Text += "\n\nNo runs of this scenario are in this result set (a shard of the suite?)."
-			rep.Sections = append(rep.Sections, sec)
+			rs.Scenarios = append(rs.Scenarios, rsc)
 			continue
 		}
-		metrics := sc.Metrics
-		if sc.X == "" {
-			if len(metrics) == 0 {
-				metrics = tableMetrics
-			}
-			sec.Tables = append(sec.Tables, results.Table{
-				KeyHeader: "allocator" + labelHeader(sc),
-				Metrics:   metrics,
-				Rows:      results.Summarize(sruns, func(r *results.Run) string { return rowKey(sc, r) }),
-			})
-		} else {
-			if len(metrics) == 0 {
-				metrics = []string{"failure_fraction", "probes_mean"}
-			}
-			for _, name := range metrics {
-				sec.Text += "\n\n" + pivotTable(sc, sruns, name)
-			}
-		}
 		if pt := publishedTable(sc, sruns); pt != "" {
-			sec.Text += "\n\n" + pt
+			rsc.Blocks = append(rsc.Blocks, report.Para(pt))
 		}
-		var missing []string
 		for _, name := range sc.Charts {
 			if ac, ok := attemptChart(name); ok {
 				refs, written, miss, err := attemptCharts(out, sc, sruns, ac)
@@ -153,8 +133,8 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 					return files, err
 				}
 				files = append(files, written...)
-				sec.Charts = append(sec.Charts, refs...)
-				missing = append(missing, miss...)
+				rsc.Charts = append(rsc.Charts, refs...)
+				rsc.Missing = append(rsc.Missing, miss...)
 				continue
 			}
 			c, err := chart.Lookup(name)
@@ -163,25 +143,27 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 			}
 			base := sc.Name + "-" + name
 			cruns, at := chartRuns(sc, name, sruns)
+			caption := c.Caption
 			if at != "" {
-				c.Caption = strings.TrimSuffix(c.Caption, ".") + ", at " + at + "."
+				caption = strings.TrimSuffix(caption, ".") + ", at " + at + "."
 			}
 			if err := c.Render(cruns, chartDir, base); err != nil {
 				if errors.Is(err, chart.ErrNoData) {
-					missing = append(missing, fmt.Sprintf("%s (%v)", name, err))
+					rsc.Missing = append(rsc.Missing, fmt.Sprintf("%s (%v)", name, err))
 					continue
 				}
 				return files, fmt.Errorf("chart %s of scenario %s: %w", name, sc.Name, err)
 			}
 			files = append(files, filepath.Join(ChartsDir, base+".png"), filepath.Join(ChartsDir, base+".svg"))
-			sec.Charts = append(sec.Charts, results.ChartRef{Path: ChartsDir + "/" + base + ".png", Caption: c.Caption})
+			rsc.Charts = append(rsc.Charts, report.Chart{Path: ChartsDir + "/" + base + ".png", Alt: "Chart: " + c.Title, Caption: caption})
 		}
-		if len(missing) > 0 {
-			sec.Text += "\n\nCharts left out for lack of data: " + strings.Join(missing, "; ") + "."
-		}
-		rep.Sections = append(rep.Sections, sec)
+		rs.Scenarios = append(rs.Scenarios, rsc)
 	}
-	err := results.WriteFileAtomic(filepath.Join(out, ReportFile), func(w io.Writer) error { return results.WriteReport(w, rep) })
+	doc, err := report.Compose(rs)
+	if err != nil {
+		return files, err
+	}
+	err = results.WriteFileAtomic(filepath.Join(out, ReportFile), func(w io.Writer) error { return report.WriteMarkdown(w, doc) })
 	if err != nil {
 		return files, fmt.Errorf("writing report: %w", err)
 	}
@@ -219,13 +201,13 @@ func chartRuns(sc *Scenario, name string, runs []results.Run) ([]results.Run, st
 
 // attemptCharts draws an event-log chart for the first replicate of every
 // cell of a scenario.
-func attemptCharts(out string, sc *Scenario, runs []results.Run, ac chart.AttemptChart) (refs []results.ChartRef, files, missing []string, err error) {
+func attemptCharts(out string, sc *Scenario, runs []results.Run, ac chart.AttemptChart) (refs []report.Chart, files, missing []string, err error) {
 	for i := range runs {
 		r := &runs[i]
 		if r.Replicate != 0 {
 			continue
 		}
-		label := AllocRef{Name: r.Allocator, Params: r.Params}.Label()
+		label := report.RunLabel(r)
 		ev := eventsFile(sc.Name, r.Labels, label, 0)
 		f, err := os.Open(filepath.Join(out, ev))
 		if err != nil {
@@ -250,98 +232,9 @@ func attemptCharts(out string, sc *Scenario, runs []results.Run, ac chart.Attemp
 		if l := formatLabels(r.Labels); l != "" {
 			label += " at " + l
 		}
-		refs = append(refs, results.ChartRef{Path: ChartsDir + "/" + base + ".png", Caption: label + ": " + caption})
+		refs = append(refs, report.Chart{Path: ChartsDir + "/" + base + ".png", Alt: "Chart: " + label + ", " + ac.Name, Caption: label + ": " + caption})
 	}
 	return refs, files, missing, nil
-}
-
-// pivotTable lays out one metric of a swept scenario: a row per allocator
-// (and other swept settings), a column per value of the x setting, each
-// cell the mean over seeds ± its 95 % confidence half-width.
-func pivotTable(sc *Scenario, runs []results.Run, metric string) string {
-	m, _ := results.LookupMetric(metric)
-	var cols []string
-	rowKeyOf := func(r *results.Run) string {
-		k := AllocRef{Name: r.Allocator, Params: r.Params}.Label()
-		for _, key := range sc.swept() {
-			if key != sc.X {
-				k += " " + key + "=" + r.Labels[key]
-			}
-		}
-		return k
-	}
-	var rows []string
-	cells := map[string]map[string][]float64{}
-	for i := range runs {
-		r := &runs[i]
-		row, col := rowKeyOf(r), r.Labels[sc.X]
-		if !slices.Contains(cols, col) {
-			cols = append(cols, col)
-		}
-		if cells[row] == nil {
-			cells[row] = map[string][]float64{}
-			rows = append(rows, row)
-		}
-		cells[row][col] = append(cells[row][col], m.Value(r))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** by %s (%s; mean over seeds ± 95 %% CI): %s.\n\n| allocator |", m.Name, sc.X, m.Unit, m.Doc)
-	for _, c := range cols {
-		fmt.Fprintf(&b, " %s=%s |", sc.X, c)
-	}
-	b.WriteString("\n|---|")
-	for range cols {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
-	for _, row := range rows {
-		fmt.Fprintf(&b, "| %s |", row)
-		for _, c := range cols {
-			st := results.MeanCI95(cells[row][c])
-			fmt.Fprintf(&b, " %s |", results.FormatMeanCI(st.Mean, st.CI95))
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
-}
-
-func labelHeader(sc *Scenario) string {
-	if sw := sc.swept(); len(sw) > 0 {
-		return " @ " + strings.Join(sw, ", ")
-	}
-	return ""
-}
-
-// rowKey names a table row: the allocator with its params, then the sweep
-// values.
-func rowKey(sc *Scenario, r *results.Run) string {
-	k := AllocRef{Name: r.Allocator, Params: r.Params}.Label()
-	var vals []string
-	for _, key := range sc.swept() {
-		vals = append(vals, r.Labels[key])
-	}
-	if len(vals) > 0 {
-		k += " @ " + strings.Join(vals, ", ")
-	}
-	return k
-}
-
-// scenarioText describes a scenario's setup in a sentence or two.
-func scenarioText(s *Suite, sc *Scenario, runs []results.Run) string {
-	var b strings.Builder
-	if sc.Description != "" {
-		b.WriteString(strings.TrimSpace(sc.Description))
-		b.WriteString("\n\n")
-	}
-	var set []string
-	for _, v := range append(slices.Clone(s.Defaults), sc.Settings...) {
-		set = append(set, fmt.Sprintf("%s=%s", v.Key, strings.Join(v.Values, "|")))
-	}
-	if len(set) > 0 {
-		fmt.Fprintf(&b, "Settings: `%s`; anything unset is the allocator's OS default. ", strings.Join(set, " "))
-	}
-	fmt.Fprintf(&b, "%d runs (%d seeds each).", len(runs), s.Seeds)
-	return b.String()
 }
 
 // publishedTable compares published figures with their reproduction.

@@ -216,9 +216,6 @@ func TestWritersReportErrors(t *testing.T) {
 		"jsonl": func() error { return WriteJSONL(failWriter{}, runs) },
 		"csv":   func() error { return WriteCSV(failWriter{}, runs) },
 		"bench": func() error { return WriteBench(failWriter{}, runs) },
-		"report": func() error {
-			return WriteReport(failWriter{}, Report{Title: "x"})
-		},
 	} {
 		if err := f(); err == nil || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("%s: error = %v, want the write error", name, err)

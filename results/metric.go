@@ -21,7 +21,14 @@ type Metric struct {
 	Better int
 	// Value computes the metric of a run. It returns NaN when the
 	// metric is undefined on the run (no reuses, no failures, ...).
+	// Every metric is non-negative, and a metric whose Unit is
+	// "fraction" lies in [0, 1]; Summarize keeps its intervals there.
 	Value func(*Run) float64
+	// Pooled, when set, gives a fraction metric as the count of events
+	// k out of n trials of a run (failures out of attempts), so that the
+	// runs of a group can be pooled for a binomial interval. Nil for
+	// metrics that are not such a ratio.
+	Pooled func(*Run) (k, n uint64)
 }
 
 // Metrics returns every metric, in the column order of runs.csv and
@@ -68,6 +75,7 @@ func Metrics() []Metric {
 		{Name: "failures", Unit: "failures", Doc: "allocations that failed with ErrExhausted (EADDRNOTAVAIL)", Better: -1,
 			Value: func(r *Run) float64 { return float64(r.Failures) }},
 		{Name: "failure_fraction", Unit: "fraction", Doc: "failures over attempts; undefined without attempts", Better: -1,
+			Pooled: func(r *Run) (uint64, uint64) { return uint64(r.Failures), uint64(r.Attempts) },
 			Value: func(r *Run) float64 {
 				if r.Attempts == 0 {
 					return math.NaN()
@@ -82,21 +90,21 @@ func Metrics() []Metric {
 				return ns(float64(r.FirstFailureNS))
 			}},
 
-		{Name: "probes_mean", Unit: "probes", Doc: "mean Checker calls per allocation", Better: -1, Value: mean(probes)},
-		{Name: "probes_p50", Unit: "probes", Doc: "median Checker calls per allocation", Better: -1, Value: q(probes, 0.5)},
-		{Name: "probes_p99", Unit: "probes", Doc: "99th percentile of Checker calls per allocation", Better: -1, Value: q(probes, 0.99)},
-		{Name: "probes_max", Unit: "probes", Doc: "most Checker calls of one allocation", Better: -1, Value: hmax(probes)},
-		{Name: "probes_ok_mean", Unit: "probes", Doc: "mean Checker calls per successful allocation", Better: -1, Value: mean(probesOK)},
-		{Name: "probes_ok_p50", Unit: "probes", Doc: "median Checker calls per successful allocation", Better: -1, Value: q(probesOK, 0.5)},
-		{Name: "probes_ok_p99", Unit: "probes", Doc: "99th percentile of Checker calls per successful allocation", Better: -1, Value: q(probesOK, 0.99)},
-		{Name: "probes_ok_max", Unit: "probes", Doc: "most Checker calls of one successful allocation", Better: -1, Value: hmax(probesOK)},
-		{Name: "probes_fail_mean", Unit: "probes", Doc: "mean Checker calls per failed allocation", Better: -1, Value: mean(probesFail)},
-		{Name: "probes_fail_p50", Unit: "probes", Doc: "median Checker calls per failed allocation", Better: -1, Value: q(probesFail, 0.5)},
-		{Name: "probes_fail_p99", Unit: "probes", Doc: "99th percentile of Checker calls per failed allocation", Better: -1, Value: q(probesFail, 0.99)},
-		{Name: "probes_fail_max", Unit: "probes", Doc: "most Checker calls of one failed allocation", Better: -1, Value: hmax(probesFail)},
-		{Name: "probes_even_mean", Unit: "probes", Doc: "mean Checker calls per successful allocation of an even port", Better: -1,
+		{Name: "probes_mean", Unit: "probes", Doc: "mean candidate ports checked per allocation", Better: -1, Value: mean(probes)},
+		{Name: "probes_p50", Unit: "probes", Doc: "median candidate ports checked per allocation", Better: -1, Value: q(probes, 0.5)},
+		{Name: "probes_p99", Unit: "probes", Doc: "99th percentile of candidate ports checked per allocation", Better: -1, Value: q(probes, 0.99)},
+		{Name: "probes_max", Unit: "probes", Doc: "most candidate ports checked of one allocation", Better: -1, Value: hmax(probes)},
+		{Name: "probes_ok_mean", Unit: "probes", Doc: "mean candidate ports checked per successful allocation", Better: -1, Value: mean(probesOK)},
+		{Name: "probes_ok_p50", Unit: "probes", Doc: "median candidate ports checked per successful allocation", Better: -1, Value: q(probesOK, 0.5)},
+		{Name: "probes_ok_p99", Unit: "probes", Doc: "99th percentile of candidate ports checked per successful allocation", Better: -1, Value: q(probesOK, 0.99)},
+		{Name: "probes_ok_max", Unit: "probes", Doc: "most candidate ports checked of one successful allocation", Better: -1, Value: hmax(probesOK)},
+		{Name: "probes_fail_mean", Unit: "probes", Doc: "mean candidate ports checked per failed allocation", Better: -1, Value: mean(probesFail)},
+		{Name: "probes_fail_p50", Unit: "probes", Doc: "median candidate ports checked per failed allocation", Better: -1, Value: q(probesFail, 0.5)},
+		{Name: "probes_fail_p99", Unit: "probes", Doc: "99th percentile of candidate ports checked per failed allocation", Better: -1, Value: q(probesFail, 0.99)},
+		{Name: "probes_fail_max", Unit: "probes", Doc: "most candidate ports checked of one failed allocation", Better: -1, Value: hmax(probesFail)},
+		{Name: "probes_even_mean", Unit: "probes", Doc: "mean candidate ports checked per successful allocation of an even port", Better: -1,
 			Value: func(r *Run) float64 { return r.ProbesByParity[0].Mean() }},
-		{Name: "probes_odd_mean", Unit: "probes", Doc: "mean Checker calls per successful allocation of an odd port", Better: -1,
+		{Name: "probes_odd_mean", Unit: "probes", Doc: "mean candidate ports checked per successful allocation of an odd port", Better: -1,
 			Value: func(r *Run) float64 { return r.ProbesByParity[1].Mean() }},
 
 		{Name: "reuse_interval_p1_s", Unit: "s", Doc: "1st percentile of the time from a 4-tuple's close to its next allocation", Better: +1,
@@ -104,6 +112,7 @@ func Metrics() []Metric {
 		{Name: "reuse_interval_p50_s", Unit: "s", Doc: "median time from a 4-tuple's close to its next allocation", Better: +1,
 			Value: func(r *Run) float64 { return ns(r.ReuseInterval.Quantile(0.5)) }},
 		{Name: "premature_fraction", Unit: "fraction", Doc: "share of 4-tuple reuses sooner than 2·MSL after the close; undefined without reuses", Better: -1,
+			Pooled: func(r *Run) (uint64, uint64) { return uint64(r.Premature), reuse(r).Count() },
 			Value: func(r *Run) float64 {
 				if n := reuse(r).Count(); n > 0 {
 					return float64(r.Premature) / float64(n)

@@ -174,6 +174,19 @@ func (s Setup) KneeRate() float64 {
 	return float64(max(s.Sources, 1)*s.Ports) / (cycle / 1e9)
 }
 
+// HostKneeRate returns the analytic sustainable rate of the whole host
+// in connections per second, with connections spread evenly over the
+// destinations: KneeRate times the number of destinations when ports are
+// shared per 4-tuple (each destination has the whole range), KneeRate
+// alone when ports are exclusive (one range for every destination).
+func (s Setup) HostKneeRate() float64 {
+	k := s.KneeRate()
+	if s.Scope == "exclusive" {
+		return k
+	}
+	return k * float64(max(s.Destinations, 1))
+}
+
 // Key returns a string identifying the run's cell and seed inside a suite:
 // scenario, labels in key order, allocator, params and replicate.
 func (r *Run) Key() string {

@@ -80,25 +80,54 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-func TestFormatMeanCI(t *testing.T) {
-	nan := math.NaN()
+// TestWilson95 checks the Wilson interval against hand computations with
+// z = 1.959964: 0 of 10 gives [0, z²/(10+z²)] = [0, 0.277533], 5 of 10
+// gives 0.5 ∓ z·√(2.5 + z²/4)/(10 + z²) = 0.236593 to 0.763407, and 1 of
+// 1000 gives (1 + z²/2 ∓ z·√(0.999 + z²/4))/(1000 + z²).
+func TestWilson95(t *testing.T) {
 	tests := []struct {
-		mean, ci float64
-		want     string
+		k, n   uint64
+		lo, hi float64
 	}{
-		{0.29412, 0.0031, "0.2941 ± 0.0031"},
-		{470.53, 1.23, "470.5 ± 1.2"},
-		{28232, 0, "28232 ± 0"},
-		{3, 1.9632432, "3.0 ± 2.0"},
-		{123456, 3456, "123500 ± 3500"},
-		{1.5, nan, "1.5"},
-		{2.0 / 3, nan, "0.6667"},
-		{nan, nan, "n/a"},
-		{nan, 1, "n/a"},
+		{0, 10, 0, 0.277533},
+		{5, 10, 0.236593, 0.763407},
+		{10, 10, 0.722467, 1},
+		{1, 1000, 0.000177, 0.005643},
 	}
 	for _, tt := range tests {
-		if got := FormatMeanCI(tt.mean, tt.ci); got != tt.want {
-			t.Errorf("FormatMeanCI(%v, %v) = %q, want %q", tt.mean, tt.ci, got, tt.want)
+		lo, hi := Wilson95(tt.k, tt.n)
+		if math.Abs(lo-tt.lo) > 1e-6 || math.Abs(hi-tt.hi) > 1e-6 {
+			t.Errorf("Wilson95(%d, %d) = [%.6f, %.6f], want [%.6f, %.6f]", tt.k, tt.n, lo, hi, tt.lo, tt.hi)
 		}
+	}
+}
+
+// TestInterval95Domain checks that intervals stay in the metric's
+// domain: the t interval of 0, 0, 0.00015 (mean 0.00005, half-width
+// 0.000215) is cut at 0; a count with values 0 and 800 (400 ± 5082.5) is
+// cut at 0 and keeps its upper bound; a pooled fraction with no events
+// in 3×1000 trials still has a Wilson upper bound.
+func TestInterval95Domain(t *testing.T) {
+	ff, _ := LookupMetric("failure_fraction")
+	dist, _ := LookupMetric("reuse_distance_min")
+	st := MeanCI95([]float64{0, 0, 0.00015})
+	lo, hi, _ := Interval95(ff, st, 1, 3000)
+	if lo != 0 || hi < st.Mean+st.CI95-1e-12 || hi > 1 {
+		t.Errorf("fraction: [%v, %v], want [0, >= %v]", lo, hi, st.Mean+st.CI95)
+	}
+	st = MeanCI95([]float64{0, 800})
+	lo, hi, _ = Interval95(dist, st, 0, 0)
+	if lo != 0 || math.Abs(hi-(400+12.7062047*400)) > 1e-3 {
+		t.Errorf("count: [%v, %v], want [0, %v]", lo, hi, 400+12.7062047*400)
+	}
+	st = MeanCI95([]float64{0, 0, 0})
+	lo, hi, p := Interval95(ff, st, 0, 3000)
+	wl, wh := Wilson95(0, 3000)
+	if lo != 0 || hi != wh || wl != 0 || p != 0 || !(hi > 0.0012 && hi < 0.0013) {
+		t.Errorf("no events: [%v, %v] pooled %v, want [0, %v] (about 3.84/3003.84)", lo, hi, p, wh)
+	}
+	one := MeanCI95([]float64{7})
+	if lo, hi, _ := Interval95(dist, one, 0, 0); !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("single run: [%v, %v], want no interval", lo, hi)
 	}
 }

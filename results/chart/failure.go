@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/portsim/portsim/report"
 	"github.com/portsim/portsim/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -170,5 +171,5 @@ func rateLabels(runs []results.Run) map[string]bool {
 
 // fmt4 formats v to four significant digits.
 func fmt4(v float64) string {
-	return results.FormatMeanCI(v, math.NaN())
+	return report.Number(v)
 }
