@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/portsim/portsim/results"
+	"github.com/portsim/portsim/report"
 )
 
 // WriteText writes the comparison as text tables in benchstat's style:
@@ -77,7 +77,7 @@ func WriteText(w io.Writer, res Result) error {
 
 // side formats one side of a row: "0.2941 ± 0.0031 (n=3)".
 func side(s Side) string {
-	return results.FormatMeanCI(s.Mean, s.CI95) + " (n=" + strconv.Itoa(s.N) + ")"
+	return report.FormatMeanCI(s.Mean, s.CI95) + " (n=" + strconv.Itoa(s.N) + ")"
 }
 
 // change formats the change column of a row: "~ (p=0.412)",
