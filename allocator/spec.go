@@ -143,25 +143,10 @@ func (c Config) Duration(name string) (time.Duration, error) {
 
 // Lookup returns the registered Spec called name. An unknown name gives an
 // error that suggests the nearest registered one.
-func Lookup(name string) (Spec, error) {
-	specs := Registry()
-	for _, s := range specs {
-		if s.Name == name {
-			return s, nil
-		}
-	}
-	return Spec{}, fmt.Errorf("unknown allocator %q%s; run `portsim list` to see all %d", name, suggest.Hint(name, Names()), len(specs))
-}
+func Lookup(name string) (Spec, error) { return Builtins().Lookup(name) }
 
 // Names returns the registered allocator names in registry order.
-func Names() []string {
-	specs := Registry()
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	return names
-}
+func Names() []string { return Builtins().Names() }
 
 // New builds the registered allocator called name.
 func New(name string, cfg Config) (Allocator, error) {
