@@ -158,6 +158,7 @@ func runFloor(rate float64, d time.Duration) *floorSim {
 // with the simulator's within 0.5 % (the secrets and random streams
 // differ, so they cannot agree exactly), and nothing fails.
 func TestFloorIsWorkloadA(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulates an hour twice")
 	}

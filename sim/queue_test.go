@@ -23,17 +23,17 @@ func TestCloseHeapOrder(t *testing.T) {
 				ref = append(ref, e)
 				continue
 			}
-			slices.SortFunc(ref, func(a, b closeEvent) int {
-				if a.less(b) {
-					return -1
+			// The reference's first close: the least by (at, seq), compared
+			// here without the heap's own less; seqs are unique, so it is
+			// unique.
+			first := 0
+			for i, e := range ref {
+				if f := ref[first]; e.at < f.at || e.at == f.at && e.seq < f.seq {
+					first = i
 				}
-				if b.less(a) {
-					return 1
-				}
-				return 0
-			})
-			want := ref[0]
-			ref = ref[1:]
+			}
+			want := ref[first]
+			ref = slices.Delete(ref, first, first+1)
 			if got := h.pop(); got != want {
 				t.Fatalf("trial %d step %d: pop = %+v, want %+v", trial, step, got, want)
 			}
