@@ -10,10 +10,9 @@
 //     bench/suites/capacity.yaml) names a file that exists;
 //   - a #anchor after such a .md path, or in a Markdown link, matches a
 //     heading of that file, as GitHub derives heading anchors;
-//   - a name of the project's former background notes (the three names
-//     noteName matches) appears only as a path under docs/, where it
-//     must then exist: those notes were never part of the repository, so
-//     a reader could not follow such a citation.
+//   - the three Markdown names noteName matches are cited only as paths
+//     under docs/, where they must then exist: a bare name, or one under
+//     another directory, points to no file a reader can open.
 //
 // Paths under directories that are not in the module (out/, a user's own
 // files) and web addresses are not checked.
@@ -154,7 +153,7 @@ var (
 	// the character before it must not belong to a path (so the middle of
 	// a web address does not match).
 	repoPath = regexp.MustCompile(`(?:^|[^\w./#-])((?:[\w.-]+/)*[\w.-]+\.(?:md|yaml))(#[\w-]+)?`)
-	// noteName is the name of a developer note that is not shipped.
+	// noteName matches the names that may be cited only under docs/.
 	noteName = regexp.MustCompile(`(figures|os-allocators|go-stack-and-style)\.md`)
 )
 

@@ -37,8 +37,8 @@ func TestModuleCitations(t *testing.T) {
 	}
 }
 
-// Names of the former background notes, for the planted citations below
-// (this file is not scanned by Tree, but the names stay out of its text).
+// The names noteName matches, for the planted citations below (Tree
+// does not scan this file, but the names stay out of its text anyway).
 const (
 	note    = "figures" + ".md"
 	oldNote = "os-allocators" + ".md"
