@@ -193,3 +193,57 @@ type Config struct {
 	// Missing parameters take their documented defaults.
 	Params map[string]string
 }
+
+// Connection is the outcome of a socket bound explicitly to a chosen port
+// that then connects (see [BindConnecter]).
+type Connection uint8
+
+const (
+	// Connected means bind() and connect() both succeeded.
+	Connected Connection = iota
+	// BindRefused means bind() refused the port: the caller may try
+	// another one.
+	BindRefused
+	// ConnectRefused means bind() succeeded but connect() found the
+	// 4-tuple taken (EADDRNOTAVAIL): the port is not tried again for this
+	// connection.
+	ConnectRefused
+)
+
+// BindConnecter is implemented by Checkers that can answer for a socket
+// that user space binds to a chosen port with SO_REUSEADDR and then
+// connects, as HAProxy's source port ranges do (and bind-before-connect
+// clients in general). One call is one probe.
+//
+// On Linux the bind succeeds unless a socket without SO_REUSEADDR, or a
+// listener, holds the port (net/ipv4/inet_connection_sock.c
+// inet_bind_conflict); sockets that are established or in TIME_WAIT from
+// earlier binds with SO_REUSEADDR do not conflict. connect() then reaches
+// __inet_hash_connect with the port already set, which calls
+// __inet_check_established with twp == NULL (net/ipv4/inet_hashtables.c),
+// so tcp_twsk_unique (net/ipv4/tcp_ipv4.c) takes a TIME_WAIT 4-tuple over
+// whenever that connection saw timestamps, whatever tcp_tw_reuse says, and
+// connect() fails with EADDRNOTAVAIL when the 4-tuple is established or in
+// TIME_WAIT without timestamps.
+type BindConnecter interface {
+	BindConnect(port uint16, f Flow) Connection
+}
+
+// Evicter is implemented by Checkers that can answer for Linux NAT's last
+// attempts of a port-search round (nf_nat_used_tuple_harder, see the
+// netfilter allocator). FreeOrEvict answers like Free, and also answers
+// true for a TCP 4-tuple held only by a connection in TIME_WAIT, which the
+// new connection then takes over (the old conntrack entry is killed). One
+// call is one probe.
+type Evicter interface {
+	FreeOrEvict(port uint16, f Flow) bool
+}
+
+// Pooler is implemented by allocators of stacks whose TCP connections,
+// live and in TIME_WAIT, take their protocol control block from a fixed
+// pool (lwIP's MEMP_NUM_TCP_PCB). PCBs returns the pool size; when the pool
+// is full a new connection first frees the oldest connection in TIME_WAIT
+// and fails, before any port is chosen, when there is none.
+type Pooler interface {
+	PCBs() int
+}

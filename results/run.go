@@ -67,6 +67,13 @@ type Run struct {
 	// TWTakeovers counts connections that took over a 4-tuple in TIME_WAIT
 	// (tcp_tw_reuse).
 	TWTakeovers int64 `json:"tw_takeovers"`
+	// PoolFailures counts the failures (included in Failures) of attempts
+	// that found a stack's fixed pool of TCP control blocks full, with no
+	// connection in TIME_WAIT to free, before any port was chosen (lwIP's
+	// MEMP_NUM_TCP_PCB). PCBKills counts the connections in TIME_WAIT freed
+	// early to make room in that pool (tcp_kill_timewait).
+	PoolFailures int64 `json:"pool_failures,omitempty"`
+	PCBKills     int64 `json:"pcb_kills,omitempty"`
 
 	// ReuseDistance holds, for each allocation of a local port used before
 	// towards the same destination, the number of allocations to that

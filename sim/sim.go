@@ -218,8 +218,14 @@ type state struct {
 	trackUsed, binds bool
 
 	est, timewait int64 // connections established, 4-tuples in TIME_WAIT
-	fillRNG       *rand.Rand
-	res           results.Run
+
+	// pcbs is the allocator's pool of TCP control blocks
+	// (allocator.Pooler), 0 for none; estUDP counts the established
+	// connections that take no TCP control block, kept only with a pool.
+	pcbs    int
+	estUDP  int64
+	fillRNG *rand.Rand
+	res     results.Run
 }
 
 type srcKey struct {
@@ -248,6 +254,9 @@ func newState(cfg Config) (*state, error) {
 	s := &state{cfg: cfg, alloc: a, srcs: map[srcKey]*srcTable{}, dsts: map[dstKey]*dstTable{}, freeConn: -1, tws: newFifo(), matures: newFifo()}
 	s.rel, _ = a.(allocator.Releaser)
 	s.cell, _ = a.(allocator.Celler)
+	if p, ok := a.(allocator.Pooler); ok {
+		s.pcbs = p.PCBs()
+	}
 	if cfg.Script == nil {
 		if err := cfg.Workload.Validate(); err != nil {
 			return nil, err
@@ -575,6 +584,10 @@ func (s *state) arrive() error {
 	c := &s.chk
 	c.setFlow(a.Flow, src, dst)
 	c.probes = 0
+	c.grant = -1
+	if s.pcbs > 0 && a.Flow.Path != allocator.UDP && s.est-s.estUDP+s.timewait >= int64(s.pcbs) && !s.killOldestTW() {
+		return s.poolFailure(a)
+	}
 	port, err := s.alloc.Allocate(time.Duration(s.now), a.Flow, c)
 	probes := uint64(c.probes)
 	r := &s.res
@@ -585,7 +598,7 @@ func (s *state) arrive() error {
 		if !sameTables(&c.cur, &a.Flow) { // the allocator probed another flow last
 			c.setFlow(a.Flow, src, dst)
 		}
-		if c.blocked(port) {
+		if c.blocked(port) && !c.granted(port) {
 			return fmt.Errorf("sim: allocator %s returned port %d for %v at %v, which is not free (outside the range, reserved or in use)",
 				s.cfg.Allocator, port, a.Flow.Dst, time.Duration(s.now))
 		}
@@ -626,6 +639,7 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 		// tcp_tw_reuse: the new connection takes over the TIME_WAIT
 		// 4-tuple; its expiry timer is now stale (see expire).
 		dst.clearTW(port)
+		dst.taken = true
 		s.timewait--
 		s.res.TWTakeovers++
 		if s.trackUsed {
@@ -640,6 +654,9 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 		src.bound.inc(port)
 	}
 	s.est++
+	if s.pcbs > 0 && a.Flow.Path == allocator.UDP {
+		s.estUDP++
+	}
 	if a.Hold != workload.Forever {
 		if at := s.now + int64(a.Hold); at >= s.now { // else it overflows: never closes within the run
 			id := s.newConn(conn{dst: dst, port: port, path: a.Flow.Path, close: a.Close})
@@ -669,6 +686,9 @@ func (s *state) closeConn(id int32) {
 	s.freeConn = id
 	dst := c.dst
 	s.est--
+	if s.pcbs > 0 && c.path == allocator.UDP {
+		s.estUDP--
+	}
 	s.rec(dst, c.port).lastClose = s.now
 	if s.rel != nil {
 		f := allocator.Flow{Path: c.path, Src: dst.src.addr, Dst: dst.dst}
@@ -701,11 +721,12 @@ func (s *state) free(dst *dstTable, port uint16, bind bool) {
 // live reports whether timer t still refers to the TIME_WAIT entry it was
 // started for: the port is in TIME_WAIT and its last close is the one that
 // started the timer (a take-over and a later close start a new entry).
-// Without tcp_tw_reuse nothing takes a TIME_WAIT over, so every timer is
-// live.
+// Without tcp_tw_reuse, and before any explicit bind or NAT eviction took
+// one over (dstTable.taken), nothing takes a TIME_WAIT over, so every
+// timer is live.
 func (s *state) live(t timer, length time.Duration) bool {
 	d := s.dstList[t.dst]
-	if !d.reuse {
+	if !d.reuse && !d.taken {
 		return true
 	}
 	return d.inTW(t.port) && s.rec(d, t.port).lastClose == t.at-int64(length)
@@ -720,6 +741,47 @@ func (s *state) expire(t timer) {
 	d.clearTW(t.port)
 	s.timewait--
 	s.free(d, t.port, t.bind)
+}
+
+// killOldestTW ends the oldest live TIME_WAIT at once, as lwIP's
+// tcp_kill_timewait does when the PCB pool is empty, and reports whether
+// there was one. TIME_WAIT timers all have one length, so the head of the
+// expiry queue is the oldest.
+func (s *state) killOldestTW() bool {
+	for s.tws.size > 0 {
+		t := s.tws.pop()
+		if s.live(t, s.cfg.Stack.TimeWait) {
+			d := s.dstList[t.dst]
+			d.clearTW(t.port)
+			s.timewait--
+			s.free(d, t.port, t.bind)
+			s.res.PCBKills++
+			return true
+		}
+	}
+	return false
+}
+
+// poolFailure records an attempt that found the PCB pool full with no
+// TIME_WAIT to free: it fails before any port is chosen, with no probe.
+func (s *state) poolFailure(a *workload.Arrival) error {
+	r := &s.res
+	r.Attempts++
+	r.Failures++
+	r.PoolFailures++
+	r.ProbesFail.Record(0)
+	if r.FirstFailureNS < 0 {
+		r.FirstFailureNS = s.now
+	}
+	if s.fb != nil {
+		s.fb.Done(*a, false)
+	}
+	if s.cfg.OnAttempt != nil {
+		if err := s.cfg.OnAttempt(results.Attempt{At: a.At, Flow: a.Flow, Probes: 0, OK: false}); err != nil {
+			return fmt.Errorf("sim: event log: %w", err)
+		}
+	}
+	return nil
 }
 
 // mature makes a TIME_WAIT 4-tuple available for take-over.

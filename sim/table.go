@@ -39,6 +39,10 @@ type dstTable struct {
 	// set once it is old enough to be taken over, but stays in TIME_WAIT
 	// until it expires.
 	reuse bool
+	// taken says a TIME_WAIT 4-tuple of this pair was taken over without
+	// tcp_tw_reuse (an explicit bind, a NAT eviction), so its expiry timers
+	// may be stale.
+	taken bool
 
 	// Small form (dense == nil): sorted ports. History: sorted (recs ==
 	// nil), then one entry per port of the range from recBase.
@@ -216,6 +220,9 @@ type checker struct {
 	second   *portSet  // bound ports, for the 4-tuple test
 	probes   int
 	reserved *[numWords]uint64 // reserved ports and ports outside the range
+	// grant is a port in TIME_WAIT that BindConnect or FreeOrEvict let the
+	// current attempt take over, or -1.
+	grant int32
 }
 
 // setFlow points the checker at the tables of f.
@@ -280,6 +287,68 @@ func (c *checker) Free(p uint16, f allocator.Flow) bool {
 	}
 	c.probes++
 	return !c.blocked(p)
+}
+
+// BindConnect answers one probe for a socket bound explicitly to p with
+// SO_REUSEADDR that then connects (allocator.BindConnecter). The bind
+// fails on a reserved port and on a port held by a socket that bound
+// without a destination (bind(0) or a listener), and in an exclusive stack
+// on any port in use; connect() then fails on an established 4-tuple and
+// on one in TIME_WAIT without timestamps, and takes a TIME_WAIT 4-tuple
+// over with them, whatever tcp_tw_reuse and its delay say.
+func (c *checker) BindConnect(p uint16, f allocator.Flow) allocator.Connection {
+	if !sameTables(&f, &c.cur) {
+		c.resolve(f)
+	}
+	c.probes++
+	w, b := int(p>>6), uint64(1)<<(p&63)
+	if c.reserved[w]&b != 0 || (c.second != nil && c.second.word(w)&b != 0) {
+		return allocator.BindRefused
+	}
+	if !c.fourTup {
+		if c.primary.word(w)&b != 0 {
+			return allocator.BindRefused
+		}
+		return allocator.Connected
+	}
+	d := c.curDst
+	if d.inTW(p) {
+		if !c.s.cfg.Stack.Timestamps {
+			return allocator.ConnectRefused
+		}
+		c.grant = int32(p)
+		return allocator.Connected
+	}
+	if d.blocked(p) {
+		return allocator.ConnectRefused
+	}
+	return allocator.Connected
+}
+
+// FreeOrEvict answers one probe like Free, and also answers true for a
+// 4-tuple of a connect() in a 4-tuple stack that only a connection in
+// TIME_WAIT holds, which the attempt then takes over
+// (allocator.Evicter).
+func (c *checker) FreeOrEvict(p uint16, f allocator.Flow) bool {
+	if !sameTables(&f, &c.cur) {
+		c.resolve(f)
+	}
+	c.probes++
+	if !c.blocked(p) {
+		return true
+	}
+	w, b := int(p>>6), uint64(1)<<(p&63)
+	if !c.fourTup || c.reserved[w]&b != 0 || (c.second != nil && c.second.word(w)&b != 0) || !c.curDst.inTW(p) {
+		return false
+	}
+	c.grant = int32(p)
+	return true
+}
+
+// granted reports whether the current attempt may take port p over from
+// TIME_WAIT although it is blocked.
+func (c *checker) granted(p uint16) bool {
+	return c.grant == int32(p) && c.curDst.inTW(p)
 }
 
 // freeWord returns the ports of word w that are usable.
