@@ -21,6 +21,7 @@ func Registry() []Spec {
 		linuxBindSpec(),
 		linuxUDPSpec(),
 		netfilterSpec(),
+		netfilter64Spec(),
 		// BSDs and other stacks.
 		freebsdSpec(),
 		freebsd13Spec(),

@@ -142,3 +142,103 @@ func equalPorts(a, b []uint16) bool {
 	}
 	return true
 }
+
+// srcEvicter refuses every port and records, in order, whether each
+// probe was a Free or a FreeOrEvict call; evictable ports are taken by
+// FreeOrEvict.
+type srcEvicter struct {
+	evictable func(uint16) bool
+	calls     []bool // true: FreeOrEvict
+}
+
+func (c *srcEvicter) Free(uint16, allocator.Flow) bool { c.calls = append(c.calls, false); return false }
+
+func (c *srcEvicter) FreeOrEvict(p uint16, _ allocator.Flow) bool {
+	c.calls = append(c.calls, true)
+	return c.evictable != nil && c.evictable(p)
+}
+
+// TestNetfilterHarderTries checks where nf_nat_used_tuple_harder may
+// evict (commit 4589725502871e77d06464f731f92fd9173e2be6): with every
+// tuple taken, a TCP flow's search asks to evict on the tries with at most
+// NF_NAT_HARDER_THRESH = 32 attempts left in their round — the last 32 of
+// the runs of 128 and 64 and every try of the runs of 32, 16 and 8, 120
+// of 248 — and never before; UDP flows and netfilter-6.4 never evict.
+func TestNetfilterHarderTries(t *testing.T) {
+	r := allocator.Range{Lo: 1024, Hi: 65535}
+	var want []bool
+	for _, run := range []int{128, 64, 32, 16, 8} {
+		for i := range run {
+			want = append(want, run-i <= 32)
+		}
+	}
+	tcp := osaFlow(0)
+	a := osaBuild(t, "netfilter", r, 1, map[string]string{"random": "true"})
+	c := &srcEvicter{}
+	if _, err := a.Allocate(0, tcp, c); err == nil {
+		t.Fatal("every tuple taken and none evictable: want ErrExhausted")
+	}
+	if len(c.calls) != len(want) {
+		t.Fatalf("%d probes, want %d", len(c.calls), len(want))
+	}
+	evicts := 0
+	for i := range want {
+		if c.calls[i] != want[i] {
+			t.Fatalf("probe %d: FreeOrEvict %v, want %v", i, c.calls[i], want[i])
+		}
+		if want[i] {
+			evicts++
+		}
+	}
+	if evicts != 120 {
+		t.Fatalf("%d tries may evict, want 120", evicts)
+	}
+
+	// An evictable tuple is taken on the first try that may evict: the
+	// 97th probe.
+	c = &srcEvicter{evictable: func(uint16) bool { return true }}
+	if _, err := a.Allocate(0, tcp, c); err != nil || len(c.calls) != 97 {
+		t.Fatalf("every tuple evictable: err %v after %d probes, want a port on probe 97", err, len(c.calls))
+	}
+
+	for _, tc := range []struct {
+		name string
+		f    allocator.Flow
+	}{{"netfilter-6.4", tcp}, {"netfilter", osaUDP(0)}} {
+		b := osaBuild(t, tc.name, r, 1, map[string]string{"random": "true"})
+		c := &srcEvicter{evictable: func(uint16) bool { return true }}
+		if _, err := b.Allocate(0, tc.f, c); err == nil {
+			t.Errorf("%s %v: a port although no tuple is free", tc.name, tc.f.Path)
+		}
+		for i, ev := range c.calls {
+			if ev {
+				t.Errorf("%s %v: probe %d asked to evict", tc.name, tc.f.Path, i)
+				break
+			}
+		}
+	}
+}
+
+// TestNetfilterTimeWaitPressure runs both kernels at 700 new TCP flows a
+// second, each closed at once by the inside client, through a
+// 64,512-port pool whose entries stay 120 s in TIME_WAIT: above the knee
+// of 537.6/s. Linux 5.19 to 6.4 drops the share 1 − 64,512/(700 × 120) of
+// flows once the pool is full; since 6.5 the last tries of the first
+// round evict an entry in TIME_WAIT and no flow is dropped.
+func TestNetfilterTimeWaitPressure(t *testing.T) {
+	w := srcConstant(700, "0s")
+	cur := srcRun(t, "netfilter", nil, nil, w, 10*time.Minute)
+	if cur.Failures != 0 || cur.TWTakeovers == 0 || cur.Probes.Max() > 97 {
+		t.Errorf("netfilter: %d drops, %d evictions, up to %d probes; want none dropped, evictions, at most 96 + 1 probes",
+			cur.Failures, cur.TWTakeovers, cur.Probes.Max())
+	}
+	old := srcRun(t, "netfilter-6.4", nil, nil, w, 10*time.Minute)
+	// The first 120 s fill the pool without a drop (84,000 flows for
+	// 64,512 ports leave 19,488 to drop); from then on each second's 700
+	// flows find the 537.6 ports whose TIME_WAIT ended.
+	share := 1 - 64512.0/(700*120)
+	got := float64(old.Failures) / float64(old.Attempts)
+	if old.TWTakeovers != 0 || got < share*0.97 || got > share*1.03 {
+		t.Errorf("netfilter-6.4: %.4f dropped, %d evictions; want about %.4f and none", got, old.TWTakeovers, share)
+	}
+}
