@@ -13,7 +13,7 @@ func netfilterSpec() Spec {
 		"Linux NAT since 6.5 (SNAT/MASQUERADE): keep the original port if its tuple is unique, else runs of 128/64/32/16/8 ports "+
 			"from random offsets (<= 248 probes), the last 32 of each run (120 in all) evicting a TCP entry in TIME_WAIT; then drop",
 		"torvalds/linux net/netfilter/nf_nat_core.c get_unique_tuple, nf_nat_l4proto_unique_tuple (commit a504b703bb1d), "+
-			"nf_nat_used_tuple_harder (commit 4589725502871e77d06464f731f92fd9173e2be6, Linux 6.5)",
+			"nf_nat_used_tuple_harder (commit 458972550287, Linux 6.5)",
 		true)
 }
 
@@ -22,7 +22,7 @@ func netfilter64Spec() Spec {
 	return newNetfilterSpec("netfilter-6.4",
 		"Linux NAT 5.19 to 6.4 (SNAT/MASQUERADE): keep the original port if its tuple is unique, else runs of 128/64/32/16/8 ports "+
 			"from random offsets (<= 248 probes), then drop; never evicts",
-		"torvalds/linux net/netfilter/nf_nat_core.c get_unique_tuple, nf_nat_l4proto_unique_tuple (commit a504b703bb1d, before commit 4589725502871e77d06464f731f92fd9173e2be6)",
+		"torvalds/linux net/netfilter/nf_nat_core.c get_unique_tuple, nf_nat_l4proto_unique_tuple (commit a504b703bb1d, before commit 458972550287)",
 		false)
 }
 
@@ -121,7 +121,7 @@ func netfilterBound(n int, random bool) int {
 // 65535 jumps back to position 0; the scan is split there. Runs at fresh
 // offsets may overlap, so a port can be probed twice.
 //
-// Since Linux 6.5 (commit 4589725502871e77d06464f731f92fd9173e2be6,
+// Since Linux 6.5 (commit 458972550287,
 // "netfilter: snat: evict closing tcp entries on reply tuple collision")
 // each try asks nf_nat_used_tuple_harder(tuple, ct, attempts - i). With
 // more than NF_NAT_HARDER_THRESH = 32 attempts left in the round, or for

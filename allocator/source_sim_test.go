@@ -159,7 +159,7 @@ func (c *srcEvicter) FreeOrEvict(p uint16, _ allocator.Flow) bool {
 }
 
 // TestNetfilterHarderTries checks where nf_nat_used_tuple_harder may
-// evict (commit 4589725502871e77d06464f731f92fd9173e2be6): with every
+// evict (commit 458972550287): with every
 // tuple taken, a TCP flow's search asks to evict on the tries with at most
 // NF_NAT_HARDER_THRESH = 32 attempts left in their round — the last 32 of
 // the runs of 128 and 64 and every try of the runs of 32, 16 and 8, 120
