@@ -42,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -158,7 +159,16 @@ func Run(ctx context.Context, cfg Config) (results.Run, error) {
 	if err != nil {
 		return results.Run{}, err
 	}
-	if err := s.loop(ctx); err != nil {
+	err = s.loop(ctx)
+	// A workload that holds a file (a trace) is closed here whether the
+	// run read it to the end or stopped early (duration, attempts, an
+	// error or cancellation).
+	if c, ok := s.wl.(io.Closer); ok {
+		if cerr := c.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("sim: %w", cerr)
+		}
+	}
+	if err != nil {
 		return results.Run{}, err
 	}
 	r := s.result()
@@ -257,6 +267,17 @@ func newState(cfg Config) (*state, error) {
 	if p, ok := a.(allocator.Pooler); ok {
 		s.pcbs = p.PCBs()
 	}
+	if cfg.Duration < 0 || cfg.MaxAttempts < 0 {
+		return nil, fmt.Errorf("sim: duration %v and attempts %d must not be negative", cfg.Duration, cfg.MaxAttempts)
+	}
+	if cfg.SampleEvery < 0 {
+		return nil, fmt.Errorf("sim: sample step %v is negative", cfg.SampleEvery)
+	}
+	if !(cfg.Prefill >= 0 && cfg.Prefill < 1) {
+		return nil, fmt.Errorf("sim: prefill %v: expected a fraction of the ports in [0, 1)", cfg.Prefill)
+	}
+	// Everything that can fail is checked before the workload opens a
+	// trace, so a failed start leaves no file open.
 	if cfg.Script == nil {
 		if err := cfg.Workload.Validate(); err != nil {
 			return nil, err
@@ -268,15 +289,6 @@ func newState(cfg Config) (*state, error) {
 			return nil, err
 		}
 		s.fb, _ = s.wl.(workload.Feedback)
-	}
-	if cfg.Duration < 0 || cfg.MaxAttempts < 0 {
-		return nil, fmt.Errorf("sim: duration %v and attempts %d must not be negative", cfg.Duration, cfg.MaxAttempts)
-	}
-	if cfg.SampleEvery < 0 {
-		return nil, fmt.Errorf("sim: sample step %v is negative", cfg.SampleEvery)
-	}
-	if !(cfg.Prefill >= 0 && cfg.Prefill < 1) {
-		return nil, fmt.Errorf("sim: prefill %v: expected a fraction of the ports in [0, 1)", cfg.Prefill)
 	}
 	s.until = math.MaxInt64
 	if cfg.Duration > 0 {
@@ -499,7 +511,12 @@ func (s *state) next() error {
 func (s *state) pull() error {
 	if s.cfg.Script != nil {
 		if s.scriptPos < len(s.cfg.Script) {
-			s.nextArrival, s.haveArrival = s.cfg.Script[s.scriptPos], true
+			a := &s.cfg.Script[s.scriptPos]
+			if a.At < 0 || (s.scriptPos > 0 && a.At < s.cfg.Script[s.scriptPos-1].At) {
+				return fmt.Errorf("sim: script attempt %d at %v goes back in time: expected times >= 0 in non-decreasing order (attempt %d is at %v)",
+					s.scriptPos+1, a.At, max(s.scriptPos, 1), s.cfg.Script[max(s.scriptPos-1, 0)].At)
+			}
+			s.nextArrival, s.haveArrival = *a, true
 			s.scriptPos++
 			return nil
 		}
