@@ -36,6 +36,11 @@ type Setup struct {
 	Prefill float64
 	// Dir is the directory relative paths (traces) are resolved against.
 	Dir string
+
+	// arrivalsSet records that the arrivals setting was given, so that a
+	// trace given with other arrivals is a conflict whatever the order of
+	// the two settings.
+	arrivalsSet bool
 }
 
 // DefaultDuration is the simulated time of a run when no setting says
@@ -133,6 +138,7 @@ func Settings() []Setting {
 		{"arrivals", "arrival process: constant, poisson, burst, closed or trace (default poisson)", true, func(s *Setup, v string) error {
 			a, err := workload.ParseArrivals(strings.TrimSpace(v))
 			s.Workload.Arrivals = a
+			s.arrivalsSet = true
 			return err
 		}},
 		{"rate", "attempts per second of constant, poisson and burst arrivals (default 100)", true, func(s *Setup, v string) error {
@@ -222,7 +228,6 @@ func Settings() []Setting {
 			if !filepath.IsAbs(path) && s.Dir != "" {
 				path = filepath.Join(s.Dir, path)
 			}
-			s.Workload.Arrivals = workload.Trace
 			s.Workload.TraceName = path
 			s.Workload.TraceOpen = func() (io.ReadCloser, error) { return os.Open(path) }
 			return nil
@@ -285,8 +290,27 @@ func (st Setting) Apply(s *Setup, v string) error {
 	return nil
 }
 
+// resolve settles what depends on several settings, whatever order they
+// came in: a trace sets the arrivals to trace, and conflicts with other
+// arrivals given explicitly.
+func (s *Setup) resolve() error {
+	switch {
+	case s.Workload.TraceName != "" && s.arrivalsSet && s.Workload.Arrivals != workload.Trace:
+		return fmt.Errorf("settings trace and arrivals %s conflict: a trace brings its own arrival times; drop arrivals %s (or set it to trace)",
+			s.Workload.Arrivals, s.Workload.Arrivals)
+	case s.Workload.TraceName != "":
+		s.Workload.Arrivals = workload.Trace
+	case s.Workload.Arrivals == workload.Trace:
+		return fmt.Errorf("arrivals trace needs the trace setting: the CSV file to replay")
+	}
+	return nil
+}
+
 // Validate checks the whole setup once every setting is applied.
 func (s *Setup) Validate() error {
+	if err := s.resolve(); err != nil {
+		return err
+	}
 	if err := s.Stack.Validate(); err != nil {
 		return err
 	}
@@ -306,6 +330,9 @@ func (s *Setup) Validate() error {
 // malformed line (file, line, column and the expected form), so that bad
 // input is refused before a run starts rather than part way through it.
 func (s *Setup) CheckTrace() error {
+	if err := s.resolve(); err != nil {
+		return err
+	}
 	if s.Workload.Arrivals != workload.Trace {
 		return nil
 	}
