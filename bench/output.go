@@ -330,6 +330,10 @@ func (c Comparison) Sentence() string {
 	case c.Agrees():
 		return fmt.Sprintf("agrees: within %s of the published value", fmtPct(c.Published.Tolerance, c.Published.Value))
 	}
+	if c.Published.Value == 0 {
+		// No relative difference from 0: say it in the metric's unit.
+		return fmt.Sprintf("differs by %s, beyond the %s tolerance", fmtNum(c.Mean), fmtPct(c.Published.Tolerance, c.Published.Value))
+	}
 	rel := (c.Mean - c.Published.Value) / c.Published.Value
 	return fmt.Sprintf("differs by %+.1f %%, beyond the %s tolerance", 100*rel, fmtPct(c.Published.Tolerance, c.Published.Value))
 }

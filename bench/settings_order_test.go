@@ -58,3 +58,17 @@ func TestTraceArrivalsOrderFree(t *testing.T) {
 		t.Errorf("arrivals trace alone: err = %v", err)
 	}
 }
+
+// TestComparisonSentenceZero checks the sentence of a reproduction that
+// misses a published value of 0: an absolute difference, not a division
+// by zero ("differs by +Inf %").
+func TestComparisonSentenceZero(t *testing.T) {
+	c := Comparison{Published: Published{Value: 0, Tolerance: 0.5}, N: 3, Mean: 2}
+	if got, want := c.Sentence(), "differs by 2, beyond the 0.5 tolerance"; got != want {
+		t.Errorf("Sentence() = %q, want %q", got, want)
+	}
+	c.Mean = 0.25
+	if got, want := c.Sentence(), "agrees: within 0.5 of the published value"; got != want {
+		t.Errorf("Sentence() = %q, want %q", got, want)
+	}
+}
