@@ -35,9 +35,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
@@ -343,15 +343,10 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 	}
 	p := Point{Rate: rate, Fractions: make([]float64, opt.Seeds)}
 	attempts := make([]int64, opt.Seeds)
-	errs := make([]error, opt.Seeds)
-	sem := make(chan struct{}, opt.Jobs)
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opt.Jobs)
 	for i := range opt.Seeds {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			c := cfg
 			c.Workload.Rate = rate
 			c.Seed = splitmix(opt.Seed, 2*uint64(i))
@@ -368,19 +363,18 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 				}
 				return nil
 			}
-			r, err := sim.Run(ctx, c)
+			r, err := sim.Run(gctx, c)
 			if err != nil {
-				errs[i] = fmt.Errorf("capacity: %s at %s/s, seed %d: %w", cfg.Allocator, FormatRate(rate), i, err)
-				return
+				return fmt.Errorf("capacity: %s at %s/s, seed %d: %w", cfg.Allocator, FormatRate(rate), i, err)
 			}
 			attempts[i] = r.Attempts
 			if n > 0 {
 				p.Fractions[i] = float64(fails) / float64(n)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return p, err
 	}
 	for _, a := range attempts {

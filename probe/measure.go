@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Options configure Measure.
@@ -136,48 +138,30 @@ func Measure(ctx context.Context, opt Options) (*Observations, error) {
 	done(0, first, time.Since(start))
 
 	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, opt.Parallel)
-	errs := make([]error, len(exps))
-	var wg sync.WaitGroup
-	for i := 1; i < len(exps); i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+	// The first experiment to fail cancels the others; its error, the
+	// cause, is the one reported.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opt.Parallel)
+	for i := 1; i < len(exps) && gctx.Err() == nil; i++ {
+		g.Go(func() error {
 			t := time.Now()
-			r, err := runChild(ctx, opt, req(exps[i]), user)
+			r, err := runChild(gctx, opt, req(exps[i]), user)
 			if err != nil {
-				errs[i] = err
-				cancel()
-				return
+				return err
 			}
 			done(i, r, time.Since(t))
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	err = g.Wait()
 	if parent.Err() != nil {
 		return nil, interrupted(parent)
 	}
-	// Report the error that caused the others (the first non-cancellation).
-	var firstErr error
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return nil, err
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("probe: %w", err)
 		}
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if firstErr != nil {
-		return nil, fmt.Errorf("probe: %w", firstErr)
+		return nil, err
 	}
 	return obs, nil
 }
