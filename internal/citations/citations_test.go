@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/portsim/portsim/allocator"
 )
 
 func checker(t *testing.T) *Checker {
@@ -34,6 +36,21 @@ func TestModuleCitations(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Error(p)
+	}
+}
+
+// TestEveryAllocatorDocumented checks that docs/allocators.md has a
+// section headed by the name of every allocator `portsim list` prints, so
+// that docs/allocators.md#NAME is a citation that resolves.
+func TestEveryAllocatorDocumented(t *testing.T) {
+	h := checker(t).headingsOf("docs/allocators.md")
+	if h == nil {
+		t.Fatal("docs/allocators.md is missing")
+	}
+	for _, s := range allocator.Registry() {
+		if !h[Slug(s.Name)] {
+			t.Errorf("docs/allocators.md has no section \"### %s\" (anchor #%s)", s.Name, Slug(s.Name))
+		}
 	}
 }
 
