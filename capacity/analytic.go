@@ -14,8 +14,7 @@ import (
 // every attempt holds one local port of one (source, destination) pool
 // for the connection's hold time plus the time its port stays unusable
 // after the close, so by Little's law a pool of N ports serves at most
-// N / (hold + unusable time) connections per second (docs/figures.md#t4-ports-per-time_wait,
-// §6 T4).
+// N / (hold + unusable time) connections per second (docs/figures.md#t4-ports-per-time_wait).
 type Bound struct {
 	// Ports is the number of usable ports of one pool: the range without
 	// its reserved ports and without the prefilled share.

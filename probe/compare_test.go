@@ -51,7 +51,7 @@ func TestRecordedKernelFacts(t *testing.T) {
 		t.Errorf("kernel %+v", obs.Kernel)
 	}
 	for name, want := range map[string]string{
-		"net.ipv4.ip_local_port_range": "32768 60999", // §2 default since 4.2
+		"net.ipv4.ip_local_port_range": "32768 60999", // default since 4.2 (docs/allocators.md#linux)
 		"net.ipv4.tcp_tw_reuse":        "2",
 		"net.ipv4.tcp_tw_reuse_delay":  "1000", // 6.14+
 		"net.ipv4.tcp_timestamps":      "1",
@@ -65,28 +65,28 @@ func TestRecordedKernelFacts(t *testing.T) {
 		kind       CheckKind
 		want       string
 	}{
-		// §12 item 1: connect() takes lo's parity first, bind(0) the other.
+		// Item 1: connect() takes lo's parity first, bind(0) the other.
 		{"connect-exhaust", CheckExhaust, "200"},
 		{"connect-exhaust", CheckParityRuns, "even×100 odd×100"},
 		{"connect-exhaust-odd-lo", CheckParityRuns, "odd×100 even×100"},
 		{"bind-exhaust", CheckParityRuns, "odd×100 even×100"},
 		{"bind-spread", CheckParityRuns, "odd×1000"},
 		{"connect-first-ports", CheckParityRuns, "even×1000"},
-		// §12 item 5: destinations share ports (4-tuple).
+		// Item 5: destinations share ports (4-tuple).
 		{"connect-exhaust-interleaved", CheckExhaust, "200,200,200"},
-		// §2: reserved ports are skipped by every automatic choice.
+		// Reserved ports are skipped by every automatic choice.
 		{"connect-reserved", CheckExhaust, "179"},
 		{"connect-reserved", CheckReserved, "0"},
 		{"bind-reserved", CheckReserved, "0"},
 		{"udp-reserved", CheckExhaust, "179"},
-		// §12 item 6: TIME_WAIT take-over needs tcp_tw_reuse (2: loopback
+		// Item 6: TIME_WAIT take-over needs tcp_tw_reuse (2: loopback
 		// only), timestamps, and tcp_tw_reuse_delay.
 		{"tw-reuse-0", CheckExhaust, "200 / 0 / 0"},
 		{"tw-reuse-1", CheckExhaust, "200 / 0 / 200"},
 		{"tw-reuse-2", CheckExhaust, "200 / 0 / 200"},
 		{"tw-reuse-1-no-timestamps", CheckExhaust, "200 / 0 / 0"},
 		{"tw-reuse-2-not-loopback", CheckExhaust, "200 / 0 / 0"},
-		// §12 item 7: the errnos.
+		// Item 7: the errnos.
 		{"connect-exhaust", CheckErrno, "EADDRNOTAVAIL"},
 		{"bind-exhaust", CheckErrno, "EADDRINUSE"},
 		{"udp-exhaust", CheckErrno, "EAGAIN / EADDRINUSE"},
@@ -100,7 +100,7 @@ func TestRecordedKernelFacts(t *testing.T) {
 			t.Errorf("%s %s: kernel %q, want %q", tc.experiment, tc.kind, got, tc.want)
 		}
 	}
-	// §12 item 2: to one destination, successive ports differ by 2..16,
+	// Item 2: to one destination, successive ports differ by 2..16,
 	// each about 1/8 of the time.
 	for _, name := range []string{"connect-diffs-client", "connect-diffs-server", "connect-diffs-interleaved"} {
 		ob, _ := obs.Lookup(name)
