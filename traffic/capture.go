@@ -252,7 +252,6 @@ type pending struct {
 	close      workload.Close
 	open       bool
 	v4         bool
-	emitted    bool
 }
 
 // importer is one capture import in progress.

@@ -195,17 +195,17 @@ func TestRecordedCaptures(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		file string
-		// res is the capture's clock resolution; the "any" captures
-		// were taken by other capture sockets than lo.pcap, which
-		// tshark read, and stamp the same packets up to some 100 µs
-		// apart.
+		// res is the capture's clock resolution; the "any" and
+		// snap-length captures were taken by other capture sockets than
+		// lo.pcap, which tshark read, and stamp the same packets up to
+		// some 100 µs apart.
 		res time.Duration
 	}{
 		{"lo.pcap", time.Nanosecond},
 		{"lo.pcapng", time.Nanosecond},
 		{"any-sll.pcap", 100 * time.Microsecond},
 		{"any-sll2.pcap", 100 * time.Microsecond},
-		{"lo-snap68.pcap", time.Microsecond},
+		{"lo-snap68.pcap", 100 * time.Microsecond},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			got, sum := importFile(t, filepath.Join("testdata", tc.file), CaptureOptions{})

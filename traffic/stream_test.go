@@ -25,11 +25,6 @@ func writeConns(t testing.TB, w io.Writer, n int, gap, hold time.Duration) {
 	var out bytes.Buffer
 	s := newSynth(t, &out)
 	srv := [4]byte{192, 0, 2, 1}
-	type ev struct {
-		at   int64
-		conn int
-		step int
-	}
 	flush := func() {
 		if out.Len() > 1<<20 {
 			if _, err := w.Write(out.Bytes()); err != nil {

@@ -265,7 +265,7 @@ func parseConntrack(line string) (ctEntry, error) {
 		f = f[2:]
 	}
 	if len(f) < 2 {
-		return e, fmt.Errorf("expected a conntrack entry such as: tcp 6 117 TIME_WAIT src=... dst=... sport=... dport=... src=... dst=... sport=... dport=...")
+		return e, fmt.Errorf("expected a conntrack entry such as: tcp 6 117 TIME_WAIT src=A dst=B sport=P dport=Q src=B dst=A sport=Q dport=P")
 	}
 	e.proto = f[0]
 	f = f[2:] // the protocol's name and number
@@ -401,7 +401,6 @@ func ReadConntrackEvents(name string, r io.Reader, proto Proto, emit func(Conn) 
 	type rec struct {
 		c     Conn
 		ended bool
-		fin   bool
 	}
 	var queue []*rec
 	live := map[[2]netip.AddrPort]*rec{}
@@ -432,7 +431,7 @@ func ReadConntrackEvents(name string, r io.Reader, proto Proto, emit func(Conn) 
 	}
 	err := lines(name, r, func(n int, line string) error {
 		sum.Lines++
-		if strings.TrimSpace(line) == "" {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "conntrack v") {
 			return nil
 		}
 		e, err := parseConntrack(line)

@@ -101,6 +101,7 @@ func commands() []command {
 		{"plot", "redraw the charts and report.md of a suite run from runs.jsonl", runPlot},
 		{"compare", "compare two result sets, or two allocators, metric by metric with significance tests", runCompare},
 		{"merge", "join the outputs of sharded suite runs into one result set", runMerge},
+		{"import", "turn a capture, conntrack table or ss snapshot into a trace or starting state", runImport},
 		{"probe", "measure the live Linux kernel's port choices; -compare checks a model", runProbe},
 		{"help", "show help for portsim or one command", nil},
 	}

@@ -51,7 +51,7 @@ func run() error {
 	port := flag.Int("port", 8080, "server port")
 	flag.Parse()
 	if flag.NArg() == 0 {
-		return fmt.Errorf("usage: record [-plan FILE] [-port N] ADDRESS...")
+		return fmt.Errorf("usage: record [-plan FILE] [-port N] ADDRESS [ADDRESS]")
 	}
 	f, err := os.Create(*planPath)
 	if err != nil {

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImport imports the recorded loopback capture and ss snapshot and
+// compares the trace, the state and the summaries with golden files;
+// then checks that bad input exits 2 naming the file and the packet or
+// line.
+func TestImport(t *testing.T) {
+	td := filepath.Join("..", "..", "traffic", "testdata")
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"import", filepath.Join(td, "lo.pcapng")},
+		{"import", "-client", "::1", filepath.Join(td, "any-sll2.pcap")},
+		{"import", filepath.Join(td, "ss-tano.txt")},
+		{"import", filepath.Join(td, "ct-list.txt")},
+		{"import", filepath.Join(td, "ct-events.txt")},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		all.WriteString("$ portsim " + strings.ReplaceAll(strings.Join(args, " "), td+string(filepath.Separator), "") + "\n")
+		all.WriteString(stdout.String())
+		all.WriteString(strings.ReplaceAll(stderr.String(), td+string(filepath.Separator), ""))
+	}
+	golden(t, "import.golden", all.String())
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "trace.csv")
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"import", "-o", out, filepath.Join(td, "lo.pcap")}, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.HasPrefix(b, []byte("time,src,dst,dst_port,hold,close\n")) {
+		t.Errorf("-o wrote %q, %v", b, err)
+	}
+
+	notes := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notes, []byte("some notes\n"), 0o644)
+	cut := filepath.Join(dir, "cut.pcap")
+	lo, _ := os.ReadFile(filepath.Join(td, "lo.pcap"))
+	os.WriteFile(cut, append(append([]byte{}, lo[:24]...), 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f), 0o644)
+	ss := filepath.Join(dir, "ss.txt")
+	os.WriteFile(ss, []byte("State Recv-Q Send-Q Local Address:Port Peer Address:Port\nESTAB 0 0 10.0.0.1:http 10.0.0.2:80\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import", notes}, notes + ": format not recognised (not pcap, pcapng, ss or conntrack output); give -format"},
+		{[]string{"import", cut}, cut + ": packet 1: reading the packet: capture length exceeds snap length: 2147483647 > 262144"},
+		{[]string{"import", ss}, ss + `:2: local address "10.0.0.1:http": expected a port number 1..65535 (run ss with -n)`},
+		{[]string{"import", "-format", "pcapng", cut}, cut + ": not a pcapng file: Unknown magic a1b23c4d"},
+		{[]string{"import", "-client", "10.0.0.0/33", cut}, `flag -client "10.0.0.0/33": expected a CIDR such as 10.0.0.0/8 or an address`},
+		{[]string{"import", "-format", "json", cut}, `flag -format "json": expected auto, pcap, pcapng, conntrack, ss or events`},
+		{[]string{"import", "-o", ss, ss}, "flag -o " + ss + ": is the input file; choose another output"},
+		{[]string{"import"}, "import: expected one FILE to import, got 0 arguments (see `portsim help import`)"},
+	} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), tc.args, &bytes.Buffer{}, &stderr)
+		if code := exitCode(err, &stderr); code != 2 || strings.TrimSpace(stderr.String()) != "portsim: "+tc.want {
+			t.Errorf("%v: exit %d, %q\nwant exit 2, %q", tc.args, code, stderr.String(), "portsim: "+tc.want)
+		}
+	}
+}
