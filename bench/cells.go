@@ -6,7 +6,6 @@ import (
 	"maps"
 	"strconv"
 
-	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim"
 )
@@ -76,7 +75,7 @@ func (s *Suite) Units() ([]Unit, error) {
 // cell's sweep point, to the allocator's profile, and validates the
 // result. Errors name the suite file and line of the setting.
 func (c *Cell) Setup() (Setup, error) {
-	spec, err := allocator.Lookup(c.Alloc.Name)
+	spec, err := c.Suite.Registry.Lookup(c.Alloc.Name)
 	if err != nil {
 		return Setup{}, fmt.Errorf("%s:%d: %w", c.Suite.File, c.Alloc.Line, err)
 	}
@@ -137,8 +136,12 @@ func (c *Cell) Config(r int) (sim.Config, error) {
 	if err != nil {
 		return sim.Config{}, err
 	}
+	spec, err := c.Suite.Registry.Lookup(c.Alloc.Name)
+	if err != nil {
+		return sim.Config{}, fmt.Errorf("%s:%d: %w", c.Suite.File, c.Alloc.Line, err)
+	}
 	ws, as := c.Seeds(r)
-	return st.Config(c.Alloc.Name, c.Alloc.Params, as, ws), nil
+	return st.Config(spec, c.Alloc.Params, as, ws), nil
 }
 
 // Identify fills in the suite identity of a run of replicate r.

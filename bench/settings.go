@@ -340,10 +340,12 @@ func (s *Setup) CheckTrace() error {
 	return err
 }
 
-// Config returns the simulation of this setup for one allocator and seeds.
-func (s *Setup) Config(alloc string, params map[string]string, allocSeed, seed uint64) sim.Config {
+// Config returns the simulation of this setup for one allocator (with
+// its parameters) and seeds.
+func (s *Setup) Config(alloc allocator.Spec, params map[string]string, allocSeed, seed uint64) sim.Config {
 	return sim.Config{
-		Allocator:   alloc,
+		Allocator:   alloc.Name,
+		Spec:        alloc,
 		Params:      params,
 		AllocSeed:   allocSeed,
 		Stack:       s.Stack,

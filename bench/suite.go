@@ -52,6 +52,11 @@ type Suite struct {
 	File string
 	Dir  string
 	Data []byte
+
+	// Registry is the set of allocators the suite's names resolve
+	// against: portsim's built-in ones unless the suite was read with
+	// LoadWith or ParseWith.
+	Registry allocator.Set
 }
 
 // Value is one setting in a suite: a key and one value, or several for a
@@ -148,8 +153,14 @@ func SuiteNames() []string {
 // that path. A name that is neither gives an error suggesting the nearest
 // embedded suite.
 func Load(nameOrPath string) (*Suite, error) {
+	return LoadWith(allocator.Builtins(), nameOrPath)
+}
+
+// LoadWith is Load with the suite's allocator names resolved against reg,
+// for programs that add allocators of their own.
+func LoadWith(reg allocator.Set, nameOrPath string) (*Suite, error) {
 	if data, err := embedded.ReadFile(path.Join("suites", nameOrPath+".yaml")); err == nil {
-		return Parse(data, nameOrPath, "")
+		return ParseWith(reg, data, nameOrPath, "")
 	}
 	data, err := os.ReadFile(nameOrPath)
 	if err != nil {
@@ -159,7 +170,7 @@ func Load(nameOrPath string) (*Suite, error) {
 		}
 		return nil, fmt.Errorf("suite: %w", err)
 	}
-	return Parse(data, nameOrPath, filepath.Dir(nameOrPath))
+	return ParseWith(reg, data, nameOrPath, filepath.Dir(nameOrPath))
 }
 
 // Hash returns the hex SHA-256 of the suite text.
@@ -172,7 +183,13 @@ func (s *Suite) Hash() string {
 // relative paths. Unknown keys, wrong types and bad values are errors that
 // name the file and line.
 func Parse(data []byte, file, dir string) (*Suite, error) {
-	p := parser{file: file}
+	return ParseWith(allocator.Builtins(), data, file, dir)
+}
+
+// ParseWith is Parse with the suite's allocator names resolved against
+// reg.
+func ParseWith(reg allocator.Set, data []byte, file, dir string) (*Suite, error) {
+	p := parser{file: file, reg: reg}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
@@ -180,7 +197,7 @@ func Parse(data []byte, file, dir string) (*Suite, error) {
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty suite; expected a mapping with name and scenarios", file)
 	}
-	s := &Suite{File: file, Dir: dir, Data: data, Seed: 1, Seeds: 3}
+	s := &Suite{File: file, Dir: dir, Data: data, Seed: 1, Seeds: 3, Registry: reg}
 	root := doc.Content[0]
 	if err := p.suite(root, s); err != nil {
 		return nil, err
@@ -191,7 +208,10 @@ func Parse(data []byte, file, dir string) (*Suite, error) {
 	return s, nil
 }
 
-type parser struct{ file string }
+type parser struct {
+	file string
+	reg  allocator.Set
+}
 
 func (p parser) errf(n *yaml.Node, format string, args ...any) error {
 	return fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...))
@@ -399,7 +419,7 @@ func (p parser) scenario(n *yaml.Node, sc *Scenario) error {
 func (p parser) allocators(n *yaml.Node) ([]AllocRef, error) {
 	if n.Kind == yaml.ScalarNode && n.Value == "all" {
 		var out []AllocRef
-		for _, name := range allocator.Names() {
+		for _, name := range p.reg.Names() {
 			out = append(out, AllocRef{Name: name, Line: n.Line})
 		}
 		return out, nil
@@ -461,7 +481,7 @@ func (p parser) allocators(n *yaml.Node) ([]AllocRef, error) {
 }
 
 func (p parser) checkAllocator(n *yaml.Node, name string, params map[string]string) error {
-	spec, err := allocator.Lookup(name)
+	spec, err := p.reg.Lookup(name)
 	if err != nil {
 		return p.errf(n, "%v", err)
 	}

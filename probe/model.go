@@ -16,13 +16,25 @@ import (
 	"github.com/portsim/portsim/sim/workload"
 )
 
-// Model is a registered allocator with its parameters.
+// Model is an allocator with its parameters.
 type Model struct {
-	// Name is the registry name (see allocator.Lookup).
+	// Name is the allocator's name.
 	Name string
 	// Params are the allocator's parameters; missing ones take their
 	// defaults.
 	Params map[string]string
+	// Spec is the allocator, as resolved by the caller (for example from
+	// an allocator.Set holding a program's own allocators). When Spec.New
+	// is nil, Name names one of portsim's built-in allocators.
+	Spec allocator.Spec
+}
+
+// spec returns the model's allocator.
+func (m Model) spec() (allocator.Spec, error) {
+	if m.Spec.New != nil {
+		return m.Spec, nil
+	}
+	return allocator.Lookup(m.Name)
 }
 
 // String returns the name, followed by the parameters in brackets.
@@ -73,7 +85,7 @@ func (m Models) Validate() error {
 		path  string
 		model Model
 	}{{"connect", m.Connect}, {"bind", m.Bind}, {"udp", m.UDP}} {
-		spec, err := allocator.Lookup(x.model.Name)
+		spec, err := x.model.spec()
 		if err != nil {
 			return fmt.Errorf("%s model: %w", x.path, err)
 		}
@@ -109,7 +121,7 @@ func twReuseDelay(sysctls map[string]string) time.Duration {
 // kernel had, with the TIME_WAIT length and the sharing rule of the
 // modelled OS.
 func modelStack(ob *Observation, m Model) (sim.Stack, error) {
-	spec, err := allocator.Lookup(m.Name)
+	spec, err := m.spec()
 	if err != nil {
 		return sim.Stack{}, err
 	}
@@ -168,7 +180,12 @@ func Simulate(ctx context.Context, ob *Observation, m Model, seed uint64) ([]Att
 		return nil, err
 	}
 	out := make([]Attempt, 0, len(ob.Attempts))
+	spec, err := m.spec()
+	if err != nil {
+		return nil, err
+	}
 	cfg := sim.Config{
+		Spec:      spec,
 		Allocator: m.Name,
 		Params:    m.Params,
 		AllocSeed: seed,

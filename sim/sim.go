@@ -108,8 +108,13 @@ func (s Stack) Validate() error {
 
 // Config is everything one simulation depends on.
 type Config struct {
-	// Allocator is the registry name of the allocator, Params its
-	// parameters, AllocSeed the seed of its randomness and secrets.
+	// Spec is the allocator to run, as resolved by the caller (from
+	// allocator.Builtins, or a Set with a program's own allocators).
+	// When Spec.New is nil, Allocator names a built-in allocator instead.
+	Spec allocator.Spec
+	// Allocator is the registry name of the allocator (Spec.Name when
+	// Spec is set), Params its parameters, AllocSeed the seed of its
+	// randomness and secrets.
 	Allocator string
 	Params    map[string]string
 	AllocSeed uint64
@@ -252,10 +257,14 @@ func newState(cfg Config) (*state, error) {
 	if err := cfg.Stack.Validate(); err != nil {
 		return nil, err
 	}
-	spec, err := allocator.Lookup(cfg.Allocator)
-	if err != nil {
-		return nil, err
+	spec := cfg.Spec
+	if spec.New == nil {
+		var err error
+		if spec, err = allocator.Lookup(cfg.Allocator); err != nil {
+			return nil, err
+		}
 	}
+	cfg.Allocator = spec.Name
 	acfg := allocator.Config{Range: cfg.Stack.Range, Seed: cfg.AllocSeed, Params: cfg.Params}
 	a, err := spec.Build(acfg)
 	if err != nil {

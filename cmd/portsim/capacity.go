@@ -253,7 +253,7 @@ func capacityConfig(alloc string, o runOptions) (sim.Config, error) {
 	if a := st.Workload.Arrivals; a != workload.Constant && a != workload.Poisson {
 		return sim.Config{}, usagef("flag -arrivals %s: capacity searches the rate of constant or poisson arrivals", a)
 	}
-	cfg := st.Config(alloc, o.params[alloc], 0, 0)
+	cfg := st.Config(spec, o.params[alloc], 0, 0)
 	cfg.Duration, cfg.MaxAttempts = 0, 0
 	return cfg, nil
 }
