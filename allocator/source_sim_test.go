@@ -151,7 +151,10 @@ type srcEvicter struct {
 	calls     []bool // true: FreeOrEvict
 }
 
-func (c *srcEvicter) Free(uint16, allocator.Flow) bool { c.calls = append(c.calls, false); return false }
+func (c *srcEvicter) Free(uint16, allocator.Flow) bool {
+	c.calls = append(c.calls, false)
+	return false
+}
 
 func (c *srcEvicter) FreeOrEvict(p uint16, _ allocator.Flow) bool {
 	c.calls = append(c.calls, true)
@@ -240,5 +243,40 @@ func TestNetfilterTimeWaitPressure(t *testing.T) {
 	got := float64(old.Failures) / float64(old.Attempts)
 	if old.TWTakeovers != 0 || got < share*0.97 || got > share*1.03 {
 		t.Errorf("netfilter-6.4: %.4f dropped, %d evictions; want about %.4f and none", got, old.TWTakeovers, share)
+	}
+}
+
+// TestLwIPPCBPool checks lwIP's pool of MEMP_NUM_TCP_PCB = 5 TCP PCBs
+// (src/core/tcp.c tcp_alloc, tcp_kill_timewait). At 600 connections a
+// second closed at once by lwIP, each new connection finds the pool full
+// of PCBs in TIME_WAIT and frees the oldest, so nothing fails on the
+// 16,384 ports however long TIME_WAIT is; without the pool the 120 s
+// TIME_WAIT exhausts them. With connections that stay open the sixth one
+// fails before any port is chosen, and is counted as a pool failure.
+func TestLwIPPCBPool(t *testing.T) {
+	w := srcConstant(600, "0s")
+	r := srcRun(t, "lwip", nil, nil, w, 10*time.Minute)
+	if r.Failures != 0 || r.PCBKills != r.Attempts-5 || r.Setup.PCBs != 5 {
+		t.Errorf("pool of 5: %d failures, %d TIME_WAIT PCBs freed early of %d attempts (pool %d); want none, every attempt after the fifth, 5",
+			r.Failures, r.PCBKills, r.Attempts, r.Setup.PCBs)
+	}
+	// At most five ports are ever held, so the first candidate is free.
+	if r.Probes.Max() != 1 {
+		t.Errorf("pool of 5: up to %d probes, want 1 (at most 5 ports held)", r.Probes.Max())
+	}
+	unlimited := srcRun(t, "lwip", map[string]string{"pcbs": "0"}, nil, w, 10*time.Minute)
+	if unlimited.Failures == 0 || unlimited.PoolFailures != 0 || unlimited.PCBKills != 0 {
+		t.Errorf("no pool: %d failures, %d pool failures, %d freed; want port exhaustion only", unlimited.Failures, unlimited.PoolFailures, unlimited.PCBKills)
+	}
+
+	spec, _ := allocator.Lookup("lwip")
+	held, err := sim.Run(context.Background(), sim.Config{Allocator: "lwip", AllocSeed: 1, Seed: 1, Stack: sim.StackFromProfile(spec.Profile),
+		Workload: srcConstant(10, "forever"), MaxAttempts: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Successes != 5 || held.Failures != 3 || held.PoolFailures != 3 || held.ProbesFail.Max() != 0 {
+		t.Errorf("8 connections that stay open: %d made, %d failed (%d on the pool, up to %d probes); want 5, 3, 3, no probe",
+			held.Successes, held.Failures, held.PoolFailures, held.ProbesFail.Max())
 	}
 }

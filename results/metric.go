@@ -142,6 +142,13 @@ func Metrics() []Metric {
 
 		{Name: "tw_takeovers", Unit: "connections", Doc: "connections that took over a 4-tuple in TIME_WAIT (tcp_tw_reuse)",
 			Value: func(r *Run) float64 { return float64(r.TWTakeovers) }},
+		{Name: "pool_failures", Unit: "attempts", Doc: "failed attempts that found the stack's pool of TCP control blocks full (lwIP's MEMP_NUM_TCP_PCB), counted in failures too; undefined without such a pool", Better: -1,
+			Value: func(r *Run) float64 {
+				if r.Setup.PCBs == 0 {
+					return math.NaN()
+				}
+				return float64(r.PoolFailures)
+			}},
 		{Name: "simulated_s", Unit: "s", Doc: "virtual time the run covered",
 			Value: func(r *Run) float64 { return ns(float64(r.SimulatedNS)) }},
 		{Name: "events", Unit: "events", Doc: "events the simulator processed",

@@ -83,6 +83,7 @@ func TestMetricValues(t *testing.T) {
 		{"guess_10", 7.0 / 8, nan, false},
 		{"cell_shared_pairs", 0, nan, false},
 		{"tw_takeovers", 3, 0, false},
+		{"pool_failures", nan, nan, false},
 		{"simulated_s", 2, 2, false},
 		{"events", 40, 20, false},
 	}

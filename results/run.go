@@ -143,6 +143,9 @@ type Setup struct {
 	// Prefill is the share of ports held from the start by background
 	// connections (0 for none).
 	Prefill float64 `json:"prefill,omitempty"`
+	// PCBs is the size of the stack's fixed pool of TCP control blocks
+	// (lwIP's MEMP_NUM_TCP_PCB), 0 for none.
+	PCBs int `json:"pcbs,omitempty"`
 }
 
 // FailureFraction returns Failures / Attempts, or 0 with no attempts.

@@ -360,6 +360,7 @@ func (s *state) setup() results.Setup {
 		TWReuseDelayNS: int64(st.TWReuseDelay),
 		Timestamps:     st.Timestamps,
 		Prefill:        cfg.Prefill,
+		PCBs:           s.pcbs,
 	}
 	if cfg.Script != nil {
 		su.Arrivals = "script"
