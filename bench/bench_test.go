@@ -185,6 +185,8 @@ func TestSuiteErrors(t *testing.T) {
 		{"bad param", "name: x\nallocators: [{name: linux, params: {table: 100}}]\nscenarios: [{name: a}]\n", "expected a power of two"},
 		{"unknown chart", "name: x\nallocators: [linux]\ncharts: [probe-cdf]\nscenarios: [{name: a}]\n", `unknown chart "probe-cdf" (did you mean "probes-cdf"?)`},
 		{"no scenarios", "name: x\nallocators: [linux]\n", "no scenarios"},
+		{"chart-at unswept", "name: x\nallocators: [linux]\nscenarios:\n  - name: a\n    rate: [1, 2]\n    chart-at: {hold: 1s}\n", `x.yaml:4: scenario "a": chart-at hold: not a swept setting (swept: rate)`},
+		{"chart-at value", "name: x\nallocators: [linux]\nscenarios:\n  - name: a\n    rate: [1, 2]\n    chart-at: {rate: 3}\n", `x.yaml:4: scenario "a": chart-at rate=3: expected one of the swept values 1, 2`},
 		{"duplicate", "name: x\nallocators: [linux]\nscenarios: [{name: a}, {name: a}]\n", `scenario name "a" used twice`},
 		{"bad yaml", "name: x\n  bad: [\n", "x.yaml"},
 		{"all reserved", "name: x\nallocators: [linux]\nscenarios:\n  - name: a\n    range: 1000-1010\n    reserved: 1000-1010\n", "reserved ports cover the whole range"},

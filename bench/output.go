@@ -141,21 +141,33 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 			if err != nil {
 				return files, err
 			}
-			base := sc.Name + "-" + name
-			cruns, at := chartRuns(sc, name, sruns)
-			caption := c.Caption
-			if at != "" {
-				caption = strings.TrimSuffix(caption, ".") + ", at " + at + "."
-			}
-			if err := c.Render(cruns, chartDir, base); err != nil {
-				if errors.Is(err, chart.ErrNoData) {
-					rsc.Missing = append(rsc.Missing, fmt.Sprintf("%s (%v)", name, err))
-					continue
+			for _, cp := range chartPoints(sc, name, sruns) {
+				base := sc.Name + "-" + name + cp.suffix
+				caption := c.Caption
+				if cp.at != "" {
+					caption = strings.TrimSuffix(caption, ".") + ", at " + cp.at + "."
 				}
-				return files, fmt.Errorf("chart %s of scenario %s: %w", name, sc.Name, err)
+				fig, err := c.Figure(cp.runs)
+				if err == nil {
+					if cp.at != "" {
+						fig.Title += " at " + cp.at
+					}
+					err = chart.SaveFigure(fig, chartDir, base)
+				}
+				if err != nil {
+					if errors.Is(err, chart.ErrNoData) {
+						rsc.Missing = append(rsc.Missing, fmt.Sprintf("%s (%v)", name, err))
+						continue
+					}
+					return files, fmt.Errorf("chart %s of scenario %s: %w", name, sc.Name, err)
+				}
+				files = append(files, filepath.Join(ChartsDir, base+".png"), filepath.Join(ChartsDir, base+".svg"))
+				alt := "Chart: " + c.Title
+				if cp.at != "" {
+					alt += " at " + cp.at
+				}
+				rsc.Charts = append(rsc.Charts, report.Chart{Path: ChartsDir + "/" + base + ".png", Alt: alt, Caption: caption})
 			}
-			files = append(files, filepath.Join(ChartsDir, base+".png"), filepath.Join(ChartsDir, base+".svg"))
-			rsc.Charts = append(rsc.Charts, report.Chart{Path: ChartsDir + "/" + base + ".png", Alt: "Chart: " + c.Title, Caption: caption})
 		}
 		rs.Scenarios = append(rs.Scenarios, rsc)
 	}
@@ -170,33 +182,69 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 	return append(files, ReportFile), nil
 }
 
-// chartRuns returns the runs a chart of a swept scenario draws, and the
-// sweep point it shows. Charts with a sweep value on their x axis
-// (failure-vs-rate, failure-vs-prefill, errors-by-KEY) take every run;
-// the others — distributions and time series, one line per allocator —
-// would draw a line per allocator and sweep point, too many to read, so
-// they take the last value of each swept setting (the heaviest load of a
-// rate sweep).
-func chartRuns(sc *Scenario, name string, runs []results.Run) ([]results.Run, string) {
+// chartPoint is the runs of one chart file and the sweep point they
+// show.
+type chartPoint struct {
+	runs   []results.Run
+	at     string // "rate=100", or "" for every run
+	suffix string // file name suffix, "" or "-rate-100"
+}
+
+// chartPoints returns the charts to draw for a chart name of a
+// scenario. Charts with a sweep value on their x axis (failure-vs-rate,
+// failure-vs-prefill, errors-by-KEY) take every run. The others —
+// distributions and time series, one line per allocator — show one sweep
+// point each: the one the scenario's chart-at names, else one chart per
+// point, each labelled with its point.
+func chartPoints(sc *Scenario, name string, runs []results.Run) []chartPoint {
 	swept := sc.swept()
 	if len(swept) == 0 || name == "failure-vs-rate" || name == "failure-vs-prefill" || strings.HasPrefix(name, "errors-by-") {
-		return runs, ""
+		return []chartPoint{{runs: runs}}
 	}
-	last := map[string]string{}
-	for _, v := range sc.Settings {
-		if len(v.Values) > 1 {
-			last[v.Key] = v.Values[len(v.Values)-1]
-		}
-	}
-	out := results.Select(runs, func(r *results.Run) bool {
-		for k, v := range last {
+	var out []chartPoint
+	index := map[string]int{}
+	for i := range runs {
+		r := &runs[i]
+		keep := true
+		for k, v := range sc.ChartAt {
 			if r.Labels[k] != v {
-				return false
+				keep = false
 			}
 		}
-		return true
-	})
-	return out, formatLabels(last)
+		if !keep {
+			continue
+		}
+		point := map[string]string{}
+		for _, k := range swept {
+			point[k] = r.Labels[k]
+		}
+		at := formatLabels(point)
+		j, ok := index[at]
+		if !ok {
+			j = len(out)
+			index[at] = j
+			out = append(out, chartPoint{at: at})
+		}
+		out[j].runs = append(out[j].runs, *r)
+	}
+	if len(out) > 1 {
+		for i := range out {
+			out[i].suffix = "-" + fileSafe(out[i].at)
+		}
+	}
+	return out
+}
+
+// fileSafe turns a sweep point ("rate=100,sources=2") into a file name
+// part ("rate-100-sources-2").
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_':
+			return r
+		}
+		return '-'
+	}, s)
 }
 
 // attemptCharts draws an event-log chart for the first replicate of every

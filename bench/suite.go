@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -105,6 +106,12 @@ type Scenario struct {
 	// X is the swept setting charts put on their x axis (default: the
 	// first swept setting).
 	X string
+	// ChartAt picks the sweep point that distribution and time-series
+	// charts of a swept scenario show: a value for each swept setting
+	// other than the one on the chart's x axis (suite key "chart-at",
+	// a mapping such as {rate: 100}). Without it such a chart is drawn
+	// once per sweep point.
+	ChartAt map[string]string
 	// Events writes the per-attempt event log of the first replicate of
 	// every cell (the one event-log charts draw).
 	Events bool
@@ -283,7 +290,7 @@ func kindName(n *yaml.Node) string {
 
 var (
 	suiteKeys    = []string{"name", "description", "seed", "seeds", "allocators", "charts", "scenarios"}
-	scenarioKeys = []string{"name", "description", "allocators", "charts", "x", "events", "metrics", "published"}
+	scenarioKeys = []string{"name", "description", "allocators", "charts", "x", "chart-at", "events", "metrics", "published"}
 )
 
 func (p parser) suite(n *yaml.Node, s *Suite) error {
@@ -371,6 +378,13 @@ func (p parser) scenario(n *yaml.Node, sc *Scenario) error {
 			sc.Charts, err = p.charts(v)
 		case "x":
 			sc.X, err = p.scalar(v, key)
+		case "chart-at":
+			sc.ChartAt = map[string]string{}
+			err = p.mapping(v, "chart-at", func(key string, _, v *yaml.Node) error {
+				val, err := p.scalar(v, key)
+				sc.ChartAt[key] = val
+				return err
+			})
 		case "events":
 			var str string
 			if str, err = p.scalar(v, key); err == nil {
@@ -640,6 +654,15 @@ func (s *Suite) check() error {
 			}
 		}
 		swept := sc.swept()
+		for _, k := range slices.Sorted(maps.Keys(sc.ChartAt)) {
+			vals := sc.values(k)
+			if !slices.Contains(swept, k) {
+				return fmt.Errorf("%s:%d: scenario %q: chart-at %s: not a swept setting (swept: %s)", s.File, sc.Line, sc.Name, k, strings.Join(swept, ", "))
+			}
+			if !slices.Contains(vals, sc.ChartAt[k]) {
+				return fmt.Errorf("%s:%d: scenario %q: chart-at %s=%s: expected one of the swept values %s", s.File, sc.Line, sc.Name, k, sc.ChartAt[k], strings.Join(vals, ", "))
+			}
+		}
 		if sc.X == "" && len(swept) > 0 {
 			sc.X = swept[0]
 		} else if sc.X != "" && !slices.Contains(swept, sc.X) {
@@ -682,6 +705,16 @@ func (s *Suite) check() error {
 }
 
 // swept returns the keys of the settings given as lists.
+// values returns the values of the scenario's setting key.
+func (sc *Scenario) values(key string) []string {
+	for _, v := range sc.Settings {
+		if v.Key == key {
+			return v.Values
+		}
+	}
+	return nil
+}
+
 func (sc *Scenario) swept() []string {
 	var out []string
 	for _, v := range sc.Settings {

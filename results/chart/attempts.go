@@ -57,7 +57,7 @@ func AttemptCharts() []AttemptChart {
 func ProbesByIndex() AttemptChart {
 	return AttemptChart{
 		Name:  "probes-by-index",
-		Title: "Probes per connection",
+		Title: "Candidate ports checked per connection",
 		Caption: "Candidate ports checked by each connection attempt in order, coloured by the parity of the port " +
 			"it got (failed attempts in grey), on a log scale.",
 		Draw: drawProbesByIndex,
@@ -74,7 +74,7 @@ func drawProbesByIndex(attempts []results.Attempt) (*plot.Plot, error) {
 	if stride > 1 {
 		xLabel = fmt.Sprintf("connection attempt (index; every %d%s shown)", stride, ordinal(stride))
 	}
-	p := newPlot("Probes per connection", xLabel, "probes (Checker calls, log scale)")
+	p := newPlot("Candidate ports checked per connection", xLabel, "candidate ports checked (log scale)")
 	var groups [3]plotter.XYs // even, odd, failed
 	var total, zero [3]int
 	ymax := 1.0
@@ -112,7 +112,7 @@ func drawProbesByIndex(attempts []results.Attempt) (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.Color = seriesColor(colors[g])
+		s.Color = okabeIto(colors[g])
 		if g == 2 {
 			s.Color = refColor()
 			s.Shape = draw.CrossGlyph{}

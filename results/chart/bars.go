@@ -1,7 +1,9 @@
 package chart
 
 import (
+	"image/color"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 
@@ -10,24 +12,22 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
-
-// maxBarLabels is the most series whose bars carry their value as text.
-const maxBarLabels = 6
 
 // ErrorsByLabel returns the chart "errors-by-KEY": a bar chart of the
 // mean number of failed allocations over seeds against the value of the
 // label KEY (or, for runs without such a label, the allocator parameter
-// KEY), one bar per series at each value, with the value written above
-// each bar. Runs with neither are left out. Values are ordered
+// KEY), one bar per series at each value, with its 95 % interval and
+// the value written upright above each bar. Runs with neither are left out. Values are ordered
 // numerically when they all are numbers, else as text. It draws, for
 // instance, errors against the random-window size W (docs/figures.md#t1-cloudflare-2024).
 func ErrorsByLabel(key string) Chart {
 	return Chart{
 		Name:  "errors-by-" + key,
 		Title: "Failed allocations by " + key,
-		Caption: "Mean number of allocations that failed for want of a port at each value of " + key +
-			", over seeds, one bar per allocator.",
+		Caption: "Allocations that failed for want of a port at each value of " + key +
+			", mean over seeds with 95 % intervals, one bar per allocator.",
 		Draw: func(runs []results.Run) (*plot.Plot, error) { return drawErrorsByLabel(runs, key) },
 	}
 }
@@ -65,15 +65,13 @@ func drawErrorsByLabel(runs []results.Run, key string) (*plot.Plot, error) {
 			byValue[v] = append(byValue[v], r)
 		}
 		offset := (vg.Length(si) - vg.Length(len(all)-1)/2) * width
-		var lbl plotter.XYs
-		var texts []string
 		first := true
 		for _, v := range values {
 			rs := byValue[v]
 			if len(rs) == 0 {
 				continue
 			}
-			mean, n := meanOf(rs, func(r *results.Run) float64 { return float64(r.Failures) })
+			mean, lo, hi, n := interval(rs, "failures")
 			if n == 0 {
 				continue
 			}
@@ -83,37 +81,49 @@ func drawErrorsByLabel(runs []results.Run, key string) (*plot.Plot, error) {
 			}
 			b.XMin = float64(column[v])
 			b.Offset = offset
-			b.Color = seriesColor(si)
+			b.Color = s.style.Color
 			b.LineStyle.Width = 0
 			p.Add(b)
 			if first {
 				p.Legend.Add(s.name, b)
 				first = false
 			}
-			lbl = append(lbl, plotter.XY{X: float64(column[v]), Y: mean})
-			texts = append(texts, fmt4(mean))
-			top = max(top, mean)
-		}
-		// Value labels on the bars are readable for a few series only;
-		// beyond maxBarLabels they overlap, and the axis must do.
-		if len(lbl) > 0 && len(all) <= maxBarLabels {
-			l, err := plotter.NewLabels(plotter.XYLabels{XYs: lbl, Labels: texts})
-			if err != nil {
-				return nil, err
-			}
-			for i := range l.TextStyle {
-				l.TextStyle[i].Font.Size = vg.Points(8)
-				l.TextStyle[i].XAlign = text.XCenter
-			}
-			l.Offset = vg.Point{X: offset, Y: vg.Points(2)}
-			p.Add(l)
+			p.Add(barMark{x: float64(column[v]), off: offset, lo: lo, hi: hi, label: fmt4(mean), color: s.style.Color})
+			top = max(top, hi)
 		}
 	}
 	p.NominalX(values...)
 	p.X.Min, p.X.Max = -0.5, float64(len(values))-0.5
 	p.Y.Min = 0
-	p.Y.Max = max(top*1.15, 1)
+	p.Y.Max = max(top*1.25, 1)
 	return p, nil
+}
+
+// barMark draws a bar's 95 % interval and, above it, the bar's value
+// turned upright, so that labels of neighbouring bars never overlap
+// (each takes the width of one line of 8-point text, less than a bar).
+type barMark struct {
+	x      float64
+	off    vg.Length
+	lo, hi float64
+	label  string
+	color  color.Color
+}
+
+// Plot draws the mark on the plot's data canvas.
+func (m barMark) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	x := trX(m.x) + m.off
+	ls := draw.LineStyle{Color: color.Gray{Y: 40}, Width: vg.Points(0.8)}
+	if m.hi > m.lo {
+		c.StrokeLine2(ls, x, trY(m.lo), x, trY(m.hi))
+		c.StrokeLine2(ls, x-vg.Points(2.5), trY(m.hi), x+vg.Points(2.5), trY(m.hi))
+		c.StrokeLine2(ls, x-vg.Points(2.5), trY(m.lo), x+vg.Points(2.5), trY(m.lo))
+	}
+	ts := text.Style{Color: color.Black, Font: p.Legend.TextStyle.Font, Rotation: math.Pi / 2,
+		XAlign: text.XLeft, YAlign: text.YCenter, Handler: p.Legend.TextStyle.Handler}
+	ts.Font.Size = vg.Points(8)
+	c.FillText(ts, vg.Point{X: x, Y: trY(m.hi) + vg.Points(3)}, m.label)
 }
 
 // sortValues orders label values numerically when every one is a

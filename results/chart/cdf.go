@@ -13,19 +13,19 @@ import (
 )
 
 // ProbesCDF returns the probes-cdf chart: for each series, the
-// cumulative distribution of Checker calls per allocation (successes and
+// cumulative distribution of candidate ports checked per allocation (successes and
 // failures, seeds merged), on a log x axis.
 func ProbesCDF() Chart {
 	return Chart{
 		Name:  "probes-cdf",
-		Title: "Probes per allocation",
+		Title: "Candidate ports checked per allocation",
 		Caption: "Cumulative distribution of the candidate ports checked per allocation (a proxy for the CPU cost " +
 			"of connect()), seeds merged, one line per allocator; allocations that checked no port count at the left edge.",
 		Draw: func(runs []results.Run) (*plot.Plot, error) {
 			return drawCDF(runs, cdfSpec{
 				name:   "probes-cdf",
-				title:  "Probes per allocation",
-				xLabel: "probes per allocation (Checker calls, log scale)",
+				title:  "Candidate ports checked per allocation",
+				xLabel: "candidate ports checked per allocation (log scale)",
 				yLabel: "share of allocations ≤ x",
 				hist:   func(r *results.Run) *results.Hist { return &r.Probes },
 				scale:  1,
@@ -92,7 +92,7 @@ func drawCDF(runs []results.Run, spec cdfSpec) (*plot.Plot, error) {
 			xmin, xmax = math.Min(xmin, pt.X), math.Max(xmax, pt.X)
 			pts[i].X = log10(pt.X)
 		}
-		if err := addLine(p, pts, drawn, s.name, plotter.PostStep); err != nil {
+		if err := addLine(p, pts, s.style, s.name, plotter.PostStep); err != nil {
 			return nil, err
 		}
 		drawn++

@@ -65,17 +65,116 @@ type Chart struct {
 	Draw func(runs []results.Run) (*plot.Plot, error)
 }
 
-// Render draws c from runs and saves it in dir as base.png and base.svg
-// (or the given formats; see Save). An empty base means c.Name.
+// Render draws c from runs (see Figure) and saves it in dir as base.png
+// and base.svg (or the given formats; see SaveFigure). An empty base
+// means c.Name.
 func (c Chart) Render(runs []results.Run, dir, base string, formats ...string) error {
-	p, err := c.Draw(runs)
+	f, err := c.Figure(runs)
 	if err != nil {
 		return err
 	}
 	if base == "" {
 		base = c.Name
 	}
-	return Save(p, dir, base, formats...)
+	return SaveFigure(f, dir, base, formats...)
+}
+
+// Figure is a chart as one or more panels: one plot, or small multiples
+// that share their axes, under one title.
+type Figure struct {
+	// Title is the figure's title (the panels' own titles name what
+	// each shows).
+	Title string
+	// Panels are the plots, laid out in rows of two.
+	Panels []*plot.Plot
+}
+
+// Figure draws c from runs: one panel when the runs hold at most
+// MaxSeries allocators, else one panel per Family of the palette (in
+// palette order, allocators outside it last) with the same axis ranges,
+// so that no panel shows more than about MaxSeries lines.
+func (c Chart) Figure(runs []results.Run) (Figure, error) {
+	groups := familyGroups(runs)
+	if len(groups) <= 1 {
+		p, err := c.Draw(runs)
+		if err != nil {
+			return Figure{}, err
+		}
+		return Figure{Title: p.Title.Text, Panels: []*plot.Plot{p}}, nil
+	}
+	f := Figure{Title: c.Title}
+	var lastErr error
+	for _, g := range groups {
+		p, err := c.Draw(g.runs)
+		if errors.Is(err, ErrNoData) {
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			return Figure{}, err
+		}
+		p.Title.Text = g.name
+		p.Title.TextStyle.Font.Size = vg.Points(11)
+		p.Legend.TextStyle.Font.Size = vg.Points(8)
+		p.X.Label.TextStyle.Font.Size = vg.Points(10)
+		p.Y.Label.TextStyle.Font.Size = vg.Points(10)
+		f.Panels = append(f.Panels, p)
+	}
+	if len(f.Panels) == 0 {
+		return Figure{}, lastErr
+	}
+	shareAxes(f.Panels)
+	return f, nil
+}
+
+// group is the runs of one panel.
+type group struct {
+	name string
+	runs []results.Run
+}
+
+// familyGroups splits runs by palette family when they hold more than
+// MaxSeries allocators (with parameters), else returns one group.
+func familyGroups(runs []results.Run) []group {
+	allocs := map[string]bool{}
+	for i := range runs {
+		allocs[runs[i].Allocator+"|"+fmt.Sprint(runs[i].Params)] = true
+	}
+	if len(allocs) <= MaxSeries {
+		return []group{{runs: runs}}
+	}
+	st := newStyler()
+	var out []group
+	index := map[string]int{}
+	order := map[string]int{}
+	for i, f := range Palette() {
+		order[f.Name] = i
+	}
+	order[otherFamily] = len(order)
+	for i := range runs {
+		f := st.family(runs[i].Allocator)
+		j, ok := index[f]
+		if !ok {
+			j = len(out)
+			index[f] = j
+			out = append(out, group{name: f})
+		}
+		out[j].runs = append(out[j].runs, runs[i])
+	}
+	slices.SortStableFunc(out, func(a, b group) int { return order[a.name] - order[b.name] })
+	return out
+}
+
+// shareAxes gives every panel the union of their axis ranges.
+func shareAxes(ps []*plot.Plot) {
+	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, p := range ps {
+		xmin, xmax = math.Min(xmin, p.X.Min), math.Max(xmax, p.X.Max)
+		ymin, ymax = math.Min(ymin, p.Y.Min), math.Max(ymax, p.Y.Max)
+	}
+	for _, p := range ps {
+		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin, xmax, ymin, ymax
+	}
 }
 
 // Charts returns the charts drawn from runs, in report order. Each call
@@ -118,10 +217,11 @@ func noData(name, format string, args ...any) error {
 	return fmt.Errorf("chart %s: %w: %s", name, ErrNoData, fmt.Sprintf(format, args...))
 }
 
-// series is the runs of one line of a chart.
+// series is the runs of one line of a chart, and its style.
 type series struct {
-	name string
-	runs []*results.Run
+	name  string
+	style Style
+	runs  []*results.Run
 }
 
 // groupSeries groups runs into series (see the package doc). exclude
@@ -158,6 +258,7 @@ func groupSeries(runs []results.Run, exclude func(key string) bool) []series {
 	}
 	var out []series
 	index := map[string]int{}
+	st := newStyler()
 	for i := range runs {
 		r := &runs[i]
 		var parts []string
@@ -185,7 +286,7 @@ func groupSeries(runs []results.Run, exclude func(key string) bool) []series {
 		if !ok {
 			j = len(out)
 			index[name] = j
-			out = append(out, series{name: name})
+			out = append(out, series{name: name, style: st.style(r.Allocator)})
 		}
 		out[j].runs = append(out[j].runs, r)
 	}
@@ -200,34 +301,6 @@ func labelOrParam(r *results.Run, key string) (string, bool) {
 	}
 	v, ok := r.Params[key]
 	return v, ok
-}
-
-// seriesColor returns the colour of series i: the Okabe–Ito palette,
-// which stays distinct for colour-blind readers, with wine for yellow.
-func seriesColor(i int) color.Color {
-	p := [...]color.RGBA{
-		{0, 114, 178, 255},   // blue
-		{213, 94, 0, 255},    // vermillion
-		{0, 158, 115, 255},   // bluish green
-		{230, 159, 0, 255},   // orange
-		{204, 121, 167, 255}, // reddish purple
-		{86, 180, 233, 255},  // sky blue
-		{0, 0, 0, 255},       // black
-		{136, 34, 85, 255},   // wine (for Okabe–Ito's yellow, too pale on white)
-	}
-	return p[i%len(p)]
-}
-
-// seriesDashes returns the dash pattern of series i: solid for the first
-// round of colours, then dashed and dotted.
-func seriesDashes(i int) []vg.Length {
-	switch (i / 8) % 3 {
-	case 1:
-		return []vg.Length{vg.Points(6), vg.Points(2)}
-	case 2:
-		return []vg.Length{vg.Points(2), vg.Points(2)}
-	}
-	return nil
 }
 
 // refColor is the colour of analytic and reference lines.
@@ -255,16 +328,16 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	return p
 }
 
-// addLine adds a line through pts in the style of series i and a legend
+// addLine adds a line through pts in the style of a series and a legend
 // entry for it.
-func addLine(p *plot.Plot, pts plotter.XYs, i int, name string, step plotter.StepKind) error {
+func addLine(p *plot.Plot, pts plotter.XYs, st Style, name string, step plotter.StepKind) error {
 	l, err := plotter.NewLine(pts)
 	if err != nil {
 		return err
 	}
-	l.Color = seriesColor(i)
+	l.Color = st.Color
 	l.Width = vg.Points(1.5)
-	l.Dashes = seriesDashes(i)
+	l.Dashes = st.Dashes
 	l.StepStyle = step
 	p.Add(l)
 	p.Legend.Add(name, l)

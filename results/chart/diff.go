@@ -68,14 +68,14 @@ func drawSuccDiff(runs []results.Run) (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.Color, l.Width = seriesColor(drawn), vg.Points(1)
+		l.Color, l.Width = s.style.Color, vg.Points(1)
 		p.Add(l)
 		if len(tops) > 0 {
 			sc, err := plotter.NewScatter(tops)
 			if err != nil {
 				return nil, err
 			}
-			sc.Color, sc.Shape, sc.Radius = seriesColor(drawn), draw.CircleGlyph{}, vg.Points(1.5)
+			sc.Color, sc.Shape, sc.Radius = s.style.Color, draw.CircleGlyph{}, vg.Points(1.5)
 			p.Add(sc)
 			p.Legend.Add(label, l, sc)
 		} else {

@@ -14,18 +14,21 @@ import (
 )
 
 // FailureVsRate returns the failure-vs-rate chart: for each series, the
-// mean failure fraction over seeds against the offered rate
-// (Setup.RatePerSec), with the analytic steady state max(0, 1 − knee/λ)
-// and the knee N/T (Setup.KneeRate) for each distinct setup. Runs without
+// mean failure fraction over seeds with its 95 % interval
+// (results.Interval95) against the offered rate (Setup.RatePerSec), with
+// the analytic steady state max(0, 1 − knee/λ) and the knee of the host
+// (Setup.HostKneeRate: sources, ports, destinations and scope, mean hold
+// and TIME_WAIT or its take-over) for each distinct setup. Runs without
 // a rate are left out; a label in one-to-one correspondence with the rate
 // is taken for the x axis and does not split series.
 func FailureVsRate() Chart {
 	return Chart{
 		Name:  "failure-vs-rate",
 		Title: "Failed connection attempts vs offered rate",
-		Caption: "Mean share of connection attempts that found no free port, against the offered rate, " +
-			"one line per allocator and setting; grey lines give the analytic share max(0, 1 − knee/λ) and the knee " +
-			"N/T (source IPs × ports ÷ TIME_WAIT).",
+		Caption: "Share of connection attempts that found no free port against the offered rate, mean over seeds " +
+			"with 95 % intervals, one line per allocator; the grey dashed line is the analytic share max(0, 1 − knee/λ), " +
+			"the dotted line the knee: source addresses × ports ÷ (mean hold + TIME_WAIT, or the tcp_tw_reuse delay " +
+			"where it applies), times the destinations when ports are shared per 4-tuple.",
 		Draw: drawFailureVsRate,
 	}
 }
@@ -49,18 +52,15 @@ func drawFailureVsRate(runs []results.Run) (*plot.Plot, error) {
 			byRate[r.Setup.RatePerSec] = append(byRate[r.Setup.RatePerSec], r)
 		}
 		var pts plotter.XYs
+		var errs plotter.YErrors
 		for _, rate := range slices.Sorted(maps.Keys(byRate)) {
-			y, n := meanOf(byRate[rate], func(r *results.Run) float64 {
-				if r.Attempts == 0 {
-					return math.NaN()
-				}
-				return r.FailureFraction()
-			})
+			y, lo, hi, n := interval(byRate[rate], "failure_fraction")
 			if n == 0 {
 				continue
 			}
 			pts = append(pts, plotter.XY{X: rate, Y: y})
-			xmin, xmax, ymax = math.Min(xmin, rate), math.Max(xmax, rate), math.Max(ymax, y)
+			errs = append(errs, struct{ Low, High float64 }{y - lo, hi - y})
+			xmin, xmax, ymax = math.Min(xmin, rate), math.Max(xmax, rate), math.Max(ymax, hi)
 		}
 		if len(pts) == 0 {
 			continue
@@ -69,9 +69,12 @@ func drawFailureVsRate(runs []results.Run) (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.Color, l.Width, l.Dashes = seriesColor(drawn), vg.Points(1.5), seriesDashes(drawn)
-		sc.Color, sc.Shape, sc.Radius = seriesColor(drawn), draw.CircleGlyph{}, vg.Points(2.2)
+		l.Color, l.Width, l.Dashes = s.style.Color, vg.Points(1.5), s.style.Dashes
+		sc.Color, sc.Shape, sc.Radius = s.style.Color, draw.CircleGlyph{}, vg.Points(2.2)
 		p.Add(l, sc)
+		if err := addErrorBars(p, pts, errs, s.style); err != nil {
+			return nil, err
+		}
 		p.Legend.Add(s.name, l, sc)
 		drawn++
 	}
@@ -82,7 +85,7 @@ func drawFailureVsRate(runs []results.Run) (*plot.Plot, error) {
 	// Analytic steady state and knee of each distinct setup.
 	kneeSet := map[float64]bool{}
 	for i := range rated {
-		if k := rated[i].Setup.KneeRate(); k > 0 && !math.IsInf(k, 0) {
+		if k := rated[i].Setup.HostKneeRate(); k > 0 && !math.IsInf(k, 0) {
 			kneeSet[k] = true
 		}
 	}
@@ -120,7 +123,7 @@ func drawFailureVsRate(runs []results.Run) (*plot.Plot, error) {
 		}
 	}
 	if len(knees) > 0 {
-		p.Legend.Add("knee N/T", thumb(refColor(), []vg.Length{vg.Points(1), vg.Points(2)}))
+		p.Legend.Add("knee", thumb(refColor(), []vg.Length{vg.Points(1), vg.Points(2)}))
 	}
 	p.Y.Min, p.Y.Max = 0, top
 	if xmin == xmax {
@@ -172,4 +175,49 @@ func rateLabels(runs []results.Run) map[string]bool {
 // fmt4 formats v to four significant digits.
 func fmt4(v float64) string {
 	return report.Number(v)
+}
+
+// interval returns the mean of a metric over runs with its 95 %
+// interval (results.Interval95) and the number of runs defining it.
+func interval(runs []*results.Run, metric string) (mean, lo, hi float64, n int) {
+	m, ok := results.LookupMetric(metric)
+	if !ok {
+		return math.NaN(), math.NaN(), math.NaN(), 0
+	}
+	vals := make([]float64, 0, len(runs))
+	var k, trials uint64
+	for _, r := range runs {
+		vals = append(vals, m.Value(r))
+		if m.Pooled != nil {
+			a, b := m.Pooled(r)
+			k, trials = k+a, trials+b
+		}
+	}
+	st := results.MeanCI95(vals)
+	lo, hi, _ = results.Interval95(m, st, k, trials)
+	if math.IsNaN(lo) {
+		lo, hi = st.Mean, st.Mean
+	}
+	return st.Mean, lo, hi, st.N
+}
+
+// errPoints are points with vertical error bars.
+type errPoints struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+// addErrorBars draws the 95 % intervals errs around pts in a series'
+// colour.
+func addErrorBars(p *plot.Plot, pts plotter.XYs, errs plotter.YErrors, st Style) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	e, err := plotter.NewYErrorBars(errPoints{pts, errs})
+	if err != nil {
+		return err
+	}
+	e.Color, e.Width, e.CapWidth = st.Color, vg.Points(1), vg.Points(5)
+	p.Add(e)
+	return nil
 }

@@ -68,21 +68,21 @@ func drawOccupancy(runs []results.Run) (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.Color, e.Width = seriesColor(drawn), vg.Points(1.5)
+		e.Color, e.Width = s.style.Color, vg.Points(1.5)
 		p.Add(e)
 		p.Legend.Add(s.name, e)
 		l, err := plotter.NewLine(tw)
 		if err != nil {
 			return nil, err
 		}
-		l.Color, l.Width, l.Dashes = seriesColor(drawn), vg.Points(1.5), []vg.Length{vg.Points(5), vg.Points(3)}
+		l.Color, l.Width, l.Dashes = s.style.Color, vg.Points(1.5), []vg.Length{vg.Points(5), vg.Points(3)}
 		p.Add(l)
 		drawn++
 	}
 	if drawn == 0 {
 		return nil, noData(name, "no occupancy samples in %d runs", len(runs))
 	}
-	black := seriesColor(6)
+	black := okabeIto(6)
 	p.Legend.Add("established", thumb(black, nil))
 	p.Legend.Add("TIME_WAIT", thumb(black, []vg.Length{vg.Points(5), vg.Points(3)}))
 	p.Y.Min = 0

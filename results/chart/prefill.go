@@ -43,7 +43,7 @@ func drawFailureVsPrefill(runs []results.Run) (*plot.Plot, error) {
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	ymin := 1.0
 	bounds := map[uint64]bool{}
-	for si, s := range groupSeries(filled, func(k string) bool { return k == "prefill" }) {
+	for _, s := range groupSeries(filled, func(k string) bool { return k == "prefill" }) {
 		byP := map[float64][]*results.Run{}
 		for _, r := range s.runs {
 			byP[r.Setup.Prefill] = append(byP[r.Setup.Prefill], r)
@@ -68,15 +68,15 @@ func drawFailureVsPrefill(runs []results.Run) (*plot.Plot, error) {
 			label = fmt.Sprintf("%s (%d with no failure not shown)", s.name, zero)
 		}
 		if len(pts) == 0 {
-			p.Legend.Add(label, thumb(seriesColor(si), seriesDashes(si)))
+			p.Legend.Add(label, thumb(s.style.Color, s.style.Dashes))
 			continue
 		}
 		l, sc, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			return nil, err
 		}
-		l.Color, l.Width, l.Dashes = seriesColor(si), vg.Points(1.5), seriesDashes(si)
-		sc.Color, sc.Shape, sc.Radius = seriesColor(si), draw.CircleGlyph{}, vg.Points(2.2)
+		l.Color, l.Width, l.Dashes = s.style.Color, vg.Points(1.5), s.style.Dashes
+		sc.Color, sc.Shape, sc.Radius = s.style.Color, draw.CircleGlyph{}, vg.Points(2.2)
 		p.Add(l, sc)
 		p.Legend.Add(label, l, sc)
 	}

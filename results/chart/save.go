@@ -2,12 +2,14 @@ package chart
 
 import (
 	"fmt"
+	"image/color"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/portsim/portsim/results"
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -57,7 +59,88 @@ func Write(w io.Writer, p *plot.Plot, format string) error {
 	default:
 		return fmt.Errorf("chart format %q: expected png or svg", format)
 	}
-	drawWithLegend(p, draw.New(c))
+	drawWithLegend(p, draw.New(c), true)
+	if _, err := c.WriteTo(w); err != nil {
+		return fmt.Errorf("writing %s: %w", format, err)
+	}
+	return nil
+}
+
+// Panel sizes of a figure of small multiples: two panels a row.
+const (
+	panelWidth  = 5.6 * vg.Inch
+	panelHeight = 3.9 * vg.Inch
+	titleHeight = 0.45 * vg.Inch
+)
+
+// FigureSize returns the size of a saved figure: Width x Height for one
+// panel, else two panels of panelWidth x panelHeight a row under a title
+// band.
+func FigureSize(f Figure) (w, h vg.Length) {
+	if len(f.Panels) <= 1 {
+		return Width, Height
+	}
+	rows := (len(f.Panels) + 1) / 2
+	return 2 * panelWidth, vg.Length(rows)*panelHeight + titleHeight
+}
+
+// SaveFigure writes f to dir as base.FORMAT for each format, "png" and
+// "svg" (both when none is given), each file atomically, as Save does
+// for one plot.
+func SaveFigure(f Figure, dir, base string, formats ...string) error {
+	if len(formats) == 0 {
+		formats = []string{"png", "svg"}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("saving chart %s: %w", base, err)
+	}
+	for _, format := range formats {
+		path := filepath.Join(dir, base+"."+format)
+		if err := results.WriteFileAtomic(path, func(w io.Writer) error { return WriteFigure(w, f, format) }); err != nil {
+			return fmt.Errorf("saving chart: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteFigure renders f in format ("png" or "svg") to w: one panel as
+// Write does, small multiples two a row under the figure's title, each
+// with its legend at its right.
+func WriteFigure(w io.Writer, f Figure, format string) error {
+	if len(f.Panels) == 1 {
+		return Write(w, f.Panels[0], format)
+	}
+	if len(f.Panels) == 0 {
+		return fmt.Errorf("writing %s: a figure without panels", format)
+	}
+	width, height := FigureSize(f)
+	var c vg.CanvasWriterTo
+	switch format {
+	case "png":
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(DPI))}
+	case "svg":
+		c = vgsvg.New(width, height)
+	default:
+		return fmt.Errorf("chart format %q: expected png or svg", format)
+	}
+	dc := draw.New(c)
+	// A white background and the title, centred in its band.
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	ts := f.Panels[0].Title.TextStyle
+	ts.Font.Size = vg.Points(13)
+	ts.XAlign, ts.YAlign = text.XCenter, text.YCenter
+	dc.FillText(ts, vg.Point{X: width / 2, Y: height - titleHeight/2}, f.Title)
+	for i, p := range f.Panels {
+		col, row := i%2, i/2
+		x0 := vg.Length(col) * panelWidth
+		y1 := height - titleHeight - vg.Length(row)*panelHeight
+		sub := draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
+			Min: vg.Point{X: x0, Y: y1 - panelHeight},
+			Max: vg.Point{X: x0 + panelWidth, Y: y1},
+		}}
+		drawWithLegend(p, draw.Crop(sub, vg.Points(4), -vg.Points(4), vg.Points(4), -vg.Points(2)), false)
+	}
 	if _, err := c.WriteTo(w); err != nil {
 		return fmt.Errorf("writing %s: %w", format, err)
 	}
@@ -67,7 +150,7 @@ func Write(w io.Writer, p *plot.Plot, format string) error {
 // drawWithLegend draws p on c with its legend outside the data area: in
 // a column to the right, or, for a short legend of long entries (at most
 // four, wider than a third of the chart), in rows below the plot.
-func drawWithLegend(p *plot.Plot, c draw.Canvas) {
+func drawWithLegend(p *plot.Plot, c draw.Canvas, allowBelow bool) {
 	leg := p.Legend
 	r := leg.Rectangle(c)
 	width, height := r.Max.X-r.Min.X, r.Max.Y-r.Min.Y
@@ -85,7 +168,7 @@ func drawWithLegend(p *plot.Plot, c draw.Canvas) {
 	side.XOffs, side.YOffs = 0, 0
 
 	short := height <= 4*(leg.TextStyle.Font.Size*1.3+leg.Padding) // at most about four entries
-	if short && width > (c.Max.X-c.Min.X)/3 {
+	if allowBelow && short && width > (c.Max.X-c.Min.X)/3 {
 		p.Draw(draw.Crop(c, 0, 0, height+2*gap, 0))
 		side.Draw(draw.Crop(c, 2*gap, 0, gap, -(c.Max.Y-c.Min.Y)+height+gap))
 		return
