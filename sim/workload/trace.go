@@ -481,9 +481,93 @@ func quote(b []byte) string {
 // count of the rest; it is nil for a well-formed trace. name names the
 // trace in errors.
 func ValidateTrace(name string, r io.Reader) (TraceSummary, error) {
+	st, err := scanTrace(name, r, false)
+	return st.TraceSummary, err
+}
+
+// MaxDistinct is the most distinct sources, destinations or pairs
+// SummarizeTrace counts one by one; a larger count is reported as
+// MaxDistinct+1 ("more than MaxDistinct").
+const MaxDistinct = 1 << 20
+
+// TraceStats describes a trace as a run replays it: what ValidateTrace
+// reports, and the sources, destinations, holds and the most connections
+// held at once.
+type TraceStats struct {
+	TraceSummary
+	// Sources, Destinations and Pairs count the distinct source
+	// addresses, destination endpoints (address and port) and
+	// source-destination pairs, up to MaxDistinct+1.
+	Sources, Destinations, Pairs int
+	// Forever counts the attempts held forever; HoldMin, HoldMax and
+	// HoldMean describe the other holds (0 when there are none).
+	Forever                    int
+	HoldMin, HoldMax, HoldMean time.Duration
+	// PeakHeld is the most connections established at once if every
+	// attempt succeeded (a connection is held from its time for its hold;
+	// forever holds never end).
+	PeakHeld int
+}
+
+// SummarizeTrace reads a whole trace as ValidateTrace does and also
+// describes it (TraceStats). It needs memory for the distinct counts (up
+// to MaxDistinct each) and 8 bytes per connection held at once.
+func SummarizeTrace(name string, r io.Reader) (TraceStats, error) {
+	return scanTrace(name, r, true)
+}
+
+// endHeap is a min-heap of connection end times.
+type endHeap []time.Duration
+
+func (h *endHeap) push(v time.Duration) {
+	*h = append(*h, v)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if a[p] <= a[i] {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+func (h *endHeap) pop() {
+	a := *h
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && a[l] < a[m] {
+			m = l
+		}
+		if l+1 < n && a[l+1] < a[m] {
+			m = l + 1
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+}
+
+func scanTrace(name string, r io.Reader, stats bool) (TraceStats, error) {
 	tr := NewTraceReader(name, r)
-	var sum TraceSummary
+	var st TraceStats
+	sum := &st.TraceSummary
 	var errs []error
+	var srcs map[netip.Addr]struct{}
+	var dsts map[netip.AddrPort]struct{}
+	var pairs map[[2]uint64]struct{}
+	if stats {
+		srcs, dsts, pairs = map[netip.Addr]struct{}{}, map[netip.AddrPort]struct{}{}, map[[2]uint64]struct{}{}
+	}
+	var ends endHeap
+	var holdSum float64
+	finite := 0
 	for {
 		rec, err := tr.Read()
 		if err == io.EOF {
@@ -505,17 +589,83 @@ func ValidateTrace(name string, r io.Reader) (TraceSummary, error) {
 		}
 		sum.Records++
 		sum.Last = rec.At
+		if !stats {
+			continue
+		}
+		if len(srcs) <= MaxDistinct {
+			srcs[rec.Src] = struct{}{}
+		}
+		if len(dsts) <= MaxDistinct {
+			dsts[rec.Dst] = struct{}{}
+		}
+		if len(pairs) <= MaxDistinct {
+			s16, d16 := rec.Src.As16(), rec.Dst.Addr().As16()
+			pairs[[2]uint64{hash16(s16) ^ uint64(rec.Dst.Port())<<48, hash16(d16)}] = struct{}{}
+		}
+		for len(ends) > 0 && ends[0] <= rec.At {
+			ends.pop()
+		}
+		if rec.Hold == Forever {
+			st.Forever++
+		} else {
+			if finite == 0 || rec.Hold < st.HoldMin {
+				st.HoldMin = rec.Hold
+			}
+			st.HoldMax = max(st.HoldMax, rec.Hold)
+			holdSum += float64(rec.Hold)
+			finite++
+			ends.push(rec.At + rec.Hold)
+		}
+		st.PeakHeld = max(st.PeakHeld, len(ends)+st.Forever)
+	}
+	if stats {
+		st.Sources, st.Destinations, st.Pairs = len(srcs), len(dsts), len(pairs)
+		if finite > 0 {
+			st.HoldMean = time.Duration(holdSum / float64(finite))
+		}
 	}
 	if sum.Malformed > maxReported {
 		errs = append(errs, fmt.Errorf("%s: %d more malformed lines", tr.name, sum.Malformed-maxReported))
 	}
 	switch len(errs) {
 	case 0:
-		return sum, nil
+		return st, nil
 	case 1:
-		return sum, errs[0]
+		return st, errs[0]
 	}
-	return sum, errors.Join(errs...)
+	return st, errors.Join(errs...)
+}
+
+// hash16 mixes 16 bytes into 64 bits (for counting distinct pairs in
+// bounded memory: two pairs share a key with probability about 2^-64).
+func hash16(b [16]byte) uint64 {
+	var h uint64 = 0x9e3779b97f4a7c15
+	for i := 0; i < 16; i += 8 {
+		v := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		h ^= v
+		h *= 0xff51afd7ed558ccd
+		h ^= h >> 33
+	}
+	return h
+}
+
+// SummarizeTrace opens the trace of a Trace spec with TraceOpen and
+// describes it (see the function SummarizeTrace), reporting every
+// malformed line as CheckTrace does.
+func (s Spec) SummarizeTrace() (TraceStats, error) {
+	if s.TraceOpen == nil {
+		return TraceStats{}, &SpecError{Field: "TraceOpen", Value: "nil", Want: "expected a function opening the CSV trace"}
+	}
+	rc, err := s.TraceOpen()
+	if err != nil {
+		return TraceStats{}, fmt.Errorf("workload: open trace %s: %w", traceName(s.TraceName), err)
+	}
+	st, err := SummarizeTrace(s.TraceName, rc)
+	if cerr := rc.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("workload: close trace %s: %w", traceName(s.TraceName), cerr)
+	}
+	return st, err
 }
 
 // replay is the workload of a Trace spec.
