@@ -16,39 +16,58 @@ const DefaultMemoryBudget = 4 << 30
 
 // EstimateMemory returns a generous estimate, in bytes, of the memory one
 // run of this setup needs. The simulator's memory grows with live state —
-// connections established or in TIME_WAIT, destinations and the ports each
-// has used — and never with the run's length, so the estimate bounds each
-// of those by what the workload can produce.
-func (s *Setup) EstimateMemory() float64 {
+// connections established or in TIME_WAIT (prefilled ones included),
+// destinations and the ports each has used — and never with the run's
+// length, so the estimate bounds each of those by what the workload can
+// produce. For a trace, trace describes it (SummarizeTrace): its distinct
+// pairs and the most connections it holds at once. The estimate doubles
+// the live heap for the garbage collector's headroom (GOGC=100).
+func (s *Setup) EstimateMemory(trace *workload.TraceStats) float64 {
 	w := s.Workload
 	ports := float64(s.Stack.Range.Size())
 	attempts := math.Inf(1)
 	if s.Attempts > 0 {
 		attempts = float64(s.Attempts)
 	}
-	if s.Duration > 0 && w.MeanRate() > 0 {
-		attempts = math.Min(attempts, w.MeanRate()*s.Duration.Seconds())
+	if d := s.RunDuration(); d > 0 && w.MeanRate() > 0 && w.Arrivals != workload.Trace {
+		attempts = math.Min(attempts, w.MeanRate()*d.Seconds())
 	}
 	dests := float64(w.Destinations) * float64(w.Sources)
-	if !math.IsInf(attempts, 1) {
-		dests = math.Min(dests, attempts)
-	}
-	// Live connections: Little's law on the established and TIME_WAIT
-	// times, bounded by the attempts and by every port of every pair.
 	hold := w.Hold.Mean()
 	live := math.Inf(1)
 	if hold != workload.Forever && w.MeanRate() > 0 {
+		// Little's law on the established and TIME_WAIT times.
 		live = w.MeanRate() * (hold + s.Stack.TimeWait + time.Second).Seconds()
 	}
 	if w.Arrivals == workload.Closed {
 		live = float64(w.Clients)
 	}
+	if w.Arrivals == workload.Trace && trace != nil {
+		recs := float64(trace.Records)
+		attempts = math.Min(attempts, recs)
+		dests = float64(trace.Pairs)
+		if trace.Pairs > workload.MaxDistinct {
+			dests = recs // counted only up to MaxDistinct: assume every attempt a new pair
+		}
+		span := math.Max((trace.Last - trace.First).Seconds(), s.Stack.TimeWait.Seconds())
+		inTW := 0.0
+		if span > 0 {
+			inTW = recs * s.Stack.TimeWait.Seconds() / span
+		}
+		live = float64(trace.PeakHeld) + inTW
+	}
+	if !math.IsInf(attempts, 1) {
+		dests = math.Min(dests, math.Max(attempts, 1))
+	}
 	live = math.Min(math.Min(live, attempts), dests*ports)
+	// Prefilled ports are held from the start, in every pair.
+	prefilled := s.Prefill * ports
+	live += prefilled * dests
 	// Per pair: sorted ports and history (about 24 bytes a port used)
 	// until it has used 2,048 ports, then a 16-byte history entry for every
 	// port of the range; bitsets (up to 2 x 8.75 KiB) once it holds more
 	// than 32 ports at a time.
-	used := math.Min(ports, math.Max(attempts/dests, 1))
+	used := math.Min(ports, math.Max(math.Max(attempts/dests, 1), prefilled))
 	perPair := 512 + 24*used
 	if used > 2048 {
 		perPair = 512 + 16*ports
@@ -57,7 +76,7 @@ func (s *Setup) EstimateMemory() float64 {
 		perPair += 2 * (768 + 16*512)
 	}
 	const base = 8 << 20 // allocator tables (Linux: 256 KiB), histograms, maps
-	return base + dests*perPair + live*48
+	return 2 * (base + dests*perPair + live*48)
 }
 
 // CheckMemory estimates the memory of every run of the suite and returns
@@ -72,9 +91,14 @@ func (s *Suite) CheckMemory(budget float64) error {
 		if err != nil {
 			return err
 		}
-		if m := st.EstimateMemory(); m > budget {
-			return fmt.Errorf("scenario %q with %s would need about %s per run, above the budget of %s: lower destinations, sources, rate or hold time, or raise the budget with -max-memory",
-				c.Scenario.Name, c.Alloc.Label(), FormatBytes(m), FormatBytes(budget))
+		tr, _ := s.Trace(st.Workload.TraceName)
+		if m := st.EstimateMemory(tr); m > budget {
+			what := "lower destinations, sources, rate, hold time or prefill"
+			if tr != nil {
+				what = "replay a shorter trace"
+			}
+			return fmt.Errorf("scenario %q with %s would need about %s per run, above the budget of %s: %s, or raise the budget with -max-memory",
+				c.Scenario.Name, c.Alloc.Label(), FormatBytes(m), FormatBytes(budget), what)
 		}
 	}
 	return nil
@@ -111,4 +135,110 @@ func ParseBytes(v string) (float64, error) {
 		return 0, fmt.Errorf("%q: expected a positive size such as 512MiB or 8GiB", v)
 	}
 	return f * mult, nil
+}
+
+// Work is an estimate of what a suite run will do.
+type Work struct {
+	// Runs is the number of runs; Attempts the connection attempts they
+	// simulate in all.
+	Runs     int
+	Attempts float64
+	// EventBytes is the size of the event logs written (scenarios with
+	// events: true log the first replicate of every cell).
+	EventBytes float64
+}
+
+// eventBytesPerAttempt is about the length of one event-log line.
+const eventBytesPerAttempt = 56
+
+// DefaultMaxAttempts is the most attempts a command simulates in all
+// before it refuses to start: 1e11, about a day of one core's simulation.
+const DefaultMaxAttempts = 1e11
+
+// EstimateAttempts returns the attempts one run of this setup simulates:
+// the rate times the run's duration, the attempt limit, or the trace's
+// attempts (up to the duration, when one cuts it).
+func (s *Setup) EstimateAttempts(trace *workload.TraceStats) float64 {
+	w := s.Workload
+	n := math.Inf(1)
+	if s.Attempts > 0 {
+		n = float64(s.Attempts)
+	}
+	d := s.RunDuration().Seconds()
+	switch {
+	case w.Arrivals == workload.Trace && trace != nil:
+		recs := float64(trace.Records)
+		if span := (trace.Last - trace.First).Seconds(); d > 0 && span > 0 && d < span {
+			recs *= d / span
+		}
+		n = math.Min(n, recs)
+	case w.Arrivals == workload.Closed && d > 0:
+		cycle := (w.Hold.Mean() + w.Think.Mean()).Seconds()
+		if w.Hold.Mean() == workload.Forever || cycle <= 0 {
+			n = math.Min(n, float64(w.Clients))
+		} else {
+			n = math.Min(n, float64(w.Clients)*(1+d/cycle))
+		}
+	case d > 0:
+		n = math.Min(n, w.MeanRate()*d)
+	}
+	return n
+}
+
+// EstimateWork estimates the runs, attempts and event-log bytes of the
+// suite's runs (of shard k of n when n > 0).
+func (s *Suite) EstimateWork(k, n int) (Work, error) {
+	units, err := s.Units()
+	if err != nil {
+		return Work{}, err
+	}
+	var w Work
+	setups := map[*Cell]float64{}
+	for _, u := range units {
+		if n > 0 && u.Index%n != k-1 {
+			continue
+		}
+		a, ok := setups[u.Cell]
+		if !ok {
+			st, err := u.Cell.Setup()
+			if err != nil {
+				return Work{}, err
+			}
+			tr, _ := s.Trace(st.Workload.TraceName)
+			a = st.EstimateAttempts(tr)
+			setups[u.Cell] = a
+		}
+		w.Runs++
+		w.Attempts += a
+		if u.Cell.Scenario.Events && u.Replicate == 0 {
+			w.EventBytes += a * eventBytesPerAttempt
+		}
+	}
+	return w, nil
+}
+
+// Check refuses work beyond maxAttempts attempts, with the estimate and
+// the flag that raises the bound.
+func (w Work) Check(maxAttempts float64) error {
+	if w.Attempts > maxAttempts {
+		return fmt.Errorf("%s; above the limit of %.3g attempts: shorten the runs (duration, attempts, rate) or raise the limit with -max-attempts", w, maxAttempts)
+	}
+	return nil
+}
+
+// Large reports work worth announcing before it starts: more than 1e9
+// attempts or 1 GiB of event logs.
+func (w Work) Large() bool { return w.Attempts > 1e9 || w.EventBytes > 1<<30 }
+
+// String says what the work is: "about 3.2e+09 attempts in 120 runs" and
+// the event logs' size when there are any.
+func (w Work) String() string {
+	s := fmt.Sprintf("about %.3g attempts in %d runs", w.Attempts, w.Runs)
+	if math.IsInf(w.Attempts, 1) {
+		s = fmt.Sprintf("an unbounded number of attempts in %d runs", w.Runs)
+	}
+	if w.EventBytes > 0 {
+		s += ", writing about " + FormatBytes(w.EventBytes) + " of event logs"
+	}
+	return s
 }

@@ -41,6 +41,9 @@ type Setup struct {
 	// trace given with other arrivals is a conflict whatever the order of
 	// the two settings.
 	arrivalsSet bool
+	// DurationSet reports that the duration setting was given. A trace
+	// replays whole unless it was: DefaultDuration does not cut it.
+	DurationSet bool
 }
 
 // DefaultDuration is the simulated time of a run when no setting says
@@ -232,9 +235,9 @@ func Settings() []Setting {
 			s.Workload.TraceOpen = func() (io.ReadCloser, error) { return os.Open(path) }
 			return nil
 		}},
-		{"duration", "simulated time to run, e.g. 10m (default 60s); 0 for no limit when attempts is set", true, func(s *Setup, v string) error {
+		{"duration", "simulated time to run, e.g. 10m (default 60s, a trace replays whole); 0 for no limit when attempts is set", true, func(s *Setup, v string) error {
 			d, err := parseDuration(v, true)
-			s.Duration = d
+			s.Duration, s.DurationSet = d, true
 			return err
 		}},
 		{"attempts", "stop after this many attempts (default no limit)", true, func(s *Setup, v string) error {
@@ -329,15 +332,28 @@ func (s *Setup) Validate() error {
 // CheckTrace reads a replayed trace through once and reports every
 // malformed line (file, line, column and the expected form), so that bad
 // input is refused before a run starts rather than part way through it.
-func (s *Setup) CheckTrace() error {
+// It returns the trace's description (nil without a trace).
+func (s *Setup) CheckTrace() (*workload.TraceStats, error) {
 	if err := s.resolve(); err != nil {
-		return err
+		return nil, err
 	}
 	if s.Workload.Arrivals != workload.Trace {
-		return nil
+		return nil, nil
 	}
-	_, err := s.Workload.CheckTrace()
-	return err
+	st, err := s.Workload.SummarizeTrace()
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// RunDuration is the simulated time the run stops at: the duration
+// setting, or for a trace without one, 0 (the whole trace).
+func (s *Setup) RunDuration() time.Duration {
+	if s.Workload.Arrivals == workload.Trace && !s.DurationSet {
+		return 0
+	}
+	return s.Duration
 }
 
 // Config returns the simulation of this setup for one allocator (with
@@ -351,7 +367,7 @@ func (s *Setup) Config(alloc allocator.Spec, params map[string]string, allocSeed
 		Stack:       s.Stack,
 		Workload:    s.Workload,
 		Seed:        seed,
-		Duration:    s.Duration,
+		Duration:    s.RunDuration(),
 		MaxAttempts: s.Attempts,
 		SampleEvery: s.SampleEvery,
 		Prefill:     s.Prefill,

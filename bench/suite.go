@@ -24,6 +24,7 @@ import (
 	"github.com/portsim/portsim/internal/suggest"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/results/chart"
+	"github.com/portsim/portsim/sim/workload"
 )
 
 //go:embed suites/*.yaml
@@ -58,6 +59,16 @@ type Suite struct {
 	// against: portsim's built-in ones unless the suite was read with
 	// LoadWith or ParseWith.
 	Registry allocator.Set
+
+	// traces describes each trace the suite replays, by path.
+	traces map[string]*workload.TraceStats
+}
+
+// Trace returns the description of the trace at path (a Setup's
+// Workload.TraceName) read when the suite was parsed.
+func (s *Suite) Trace(path string) (*workload.TraceStats, bool) {
+	t, ok := s.traces[path]
+	return t, ok
 }
 
 // Value is one setting in a suite: a key and one value, or several for a
@@ -688,17 +699,18 @@ func (s *Suite) check() error {
 	if err != nil {
 		return err
 	}
-	traces := map[string]bool{}
+	s.traces = map[string]*workload.TraceStats{}
 	for _, c := range cells {
 		st, err := c.Setup()
 		if err != nil {
 			return err
 		}
-		if name := st.Workload.TraceName; name != "" && !traces[name] {
-			traces[name] = true
-			if err := st.CheckTrace(); err != nil {
+		if name := st.Workload.TraceName; name != "" && s.traces[name] == nil {
+			ts, err := st.CheckTrace()
+			if err != nil {
 				return err
 			}
+			s.traces[name] = ts
 		}
 	}
 	return nil
