@@ -54,6 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxMem := fs.String("max-memory", "4GiB", "refuse runs estimated to need more than `SIZE` each")
 	commit := fs.String("commit", "", "commit `ID` to record in the manifest")
 	quiet := fs.Bool("quiet", false, "print no progress to stderr")
+	maxAttempts := fs.Float64("max-attempts", bench.DefaultMaxAttempts, "refuse a suite estimated to simulate more than `N` attempts in all")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
@@ -121,13 +122,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkBudget(s, budget); err != nil {
 		return err
 	}
+	if err := checkWork(s, k, n, *maxAttempts, stderr); err != nil {
+		return err
+	}
 	start := time.Now()
+	gctx, limit, stopGuard := memoryGuard(ctx, 0)
+	defer stopGuard()
 	opt := bench.Options{Out: dir, Jobs: *jobs, Shard: k, Shards: n, Resume: *resume != "", Commit: *commit, Start: start}
 	bar := newProgress(stderr, start, *quiet)
 	opt.Progress = bar.update
-	o, err := bench.Run(ctx, s, opt)
+	o, err := bench.Run(gctx, s, opt)
 	bar.finish()
 	if err != nil {
+		if errors.Is(context.Cause(gctx), errMemory) {
+			return memoryError(limit, err)
+		}
 		return dirFlag(err, *resume != "")
 	}
 	wall := time.Since(start)

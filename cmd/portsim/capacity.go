@@ -69,7 +69,7 @@ var capacityFixed = map[string]string{
 	"trace":    "a trace has no rate to search",
 }
 
-func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("capacity", capacityUsage, stdout)
 	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]` (or all) whose OS profile sets the stack defaults (see `portsim list`)")
 	var params stringList
@@ -84,6 +84,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	jobs := fs.Int("j", 0, "runs in parallel (default: the number of CPUs)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	verbose := fs.Bool("v", false, "print every rate evaluated to stderr")
+	maxMem := fs.String("max-memory", "4GiB", "refuse a search whose runs are estimated to need more than `SIZE` each")
 	given := settingFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -172,6 +173,22 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 
+	budget, err := bench.ParseBytes(*maxMem)
+	if err != nil {
+		return usagef("flag -max-memory: %v", err)
+	}
+	for _, a := range o.allocs {
+		if err := capacityMemory(a, o, rate, budget); err != nil {
+			return err
+		}
+	}
+	ctx, limit, stopGuard := memoryGuard(ctx, 0)
+	defer stopGuard()
+	defer func() {
+		if errors.Is(context.Cause(ctx), errMemory) {
+			err = memoryError(limit, err)
+		}
+	}()
 	start := time.Now()
 	var out []any
 	var runs int
@@ -234,6 +251,37 @@ func capacityError(alloc string, err error) error {
 		return asUsage(msg)
 	}
 	return msg
+}
+
+// capacityMemory estimates the memory of the heaviest run a search of
+// alloc makes — at 32 times the analytic bound, the highest rate it
+// tries, or at the -rate given — and refuses it above budget.
+func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
+	spec, err := allocator.Lookup(alloc)
+	if err != nil {
+		return usagef("flag -allocator: %v", err)
+	}
+	st := bench.NewSetup(spec.Profile)
+	for _, kv := range o.settings {
+		set, _ := bench.LookupSetting(kv[0])
+		if err := set.Apply(&st, kv[1]); err != nil {
+			return usagef("flag -%v", err)
+		}
+	}
+	top := 32 * capacity.Analytic(st.Config(alloc, o.params[alloc], 0, 0)).Rate
+	if rate > 0 {
+		top = rate
+	}
+	if math.IsInf(top, 0) || math.IsNaN(top) || top <= 0 {
+		return nil
+	}
+	st.Workload.Rate = min(top, workload.MaxRate)
+	st.Duration, st.Attempts = 0, capacity.DefaultMaxAttempts
+	if m := st.EstimateMemory(nil); m > budget {
+		return usagef("capacity of %s: a run at %s/s would need about %s, above the budget of %s: lower destinations, sources or hold time, or raise the budget with -max-memory",
+			alloc, capacity.FormatRate(top), bench.FormatBytes(m), bench.FormatBytes(budget))
+	}
+	return nil
 }
 
 // capacityConfig builds the simulation template of one allocator from

@@ -51,7 +51,7 @@ func TestErrorsAndLimits(t *testing.T) {
 		{"negative duration", []string{"run", "-duration", "-1s"}, 2, `flag -duration: "-1s": expected a duration >= 0 such as 60s or 10m`},
 		{"absurd duration", []string{"run", "-duration", "1000000h"}, 2, `flag -duration: "1000000h" is absurdly long`},
 		{"no stop", []string{"run", "-duration", "0", "-attempts", "0"}, 2, "duration and attempts are both 0: set a duration (e.g. 10m) or a number of attempts"},
-		{"memory budget", []string{"run", "-destinations", "1000000", "-rate", "1e6", "-hold", "forever", "-duration", "60s"}, 2, "above the budget of 4.0 GiB: lower destinations, sources, rate or hold time, or raise the budget with -max-memory"},
+		{"memory budget", []string{"run", "-destinations", "1000000", "-rate", "1e6", "-hold", "forever", "-duration", "60s"}, 2, "above the budget of 4.0 GiB: lower destinations, sources, rate, hold time or prefill, or raise the budget with -max-memory"},
 		{"unknown allocator", []string{"run", "-allocator", "linx"}, 2, `flag -allocator: unknown allocator "linx" (did you mean "linux"?)`},
 		{"unknown param", []string{"run", "-param", "tabel=256"}, 2, `flag -param "tabel=256": no allocator given takes a param "tabel"`},
 		{"bad param", []string{"run", "-param", "table=100"}, 2, "param table=100: expected a power of two in 1..1048576"},

@@ -25,6 +25,7 @@ import (
 	"github.com/portsim/portsim/internal/suggest"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim"
+	"github.com/portsim/portsim/sim/workload"
 )
 
 const runUsage = `
@@ -180,7 +181,7 @@ func (o runOptions) checkSettings() error {
 			}
 			return usagef("with -allocator %s: %v", a, err)
 		}
-		if err := st.CheckTrace(); err != nil {
+		if _, err := st.CheckTrace(); err != nil {
 			return usagef("flag -trace: %v", err)
 		}
 	}
@@ -240,6 +241,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("o", "", "also write runs.jsonl, runs.csv, bench.txt, charts and report.md to `DIR`")
 	asJSON := fs.Bool("json", false, "print the runs as JSON instead of a table")
 	maxMem := fs.String("max-memory", "4GiB", "refuse a run estimated to need more than `SIZE`")
+	maxAttempts := fs.Float64("max-attempts", bench.DefaultMaxAttempts, "refuse runs estimated to simulate more than `N` attempts in all")
 	extra := fs.String("metrics", "", "add the metrics `NAME[,NAME...]` (columns of runs.csv, e.g. wrap_mean,probes_odd_mean) to the table")
 	given := settingFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -284,31 +286,18 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := checkBudget(s, budget); err != nil {
 		return err
 	}
+	if err := checkWork(s, 0, 0, *maxAttempts, stderr); err != nil {
+		return err
+	}
 	start := time.Now()
-	var runs []results.Run
-	if *out != "" && *events == "" {
-		oc, err := bench.Run(ctx, s, bench.Options{Out: *out, Start: start})
-		if err != nil {
-			return dirFlag(err, false)
+	gctx, limit, stopGuard := memoryGuard(ctx, 0)
+	defer stopGuard()
+	runs, err := runAll(gctx, s, *out, *events, start)
+	if err != nil {
+		if errors.Is(context.Cause(gctx), errMemory) {
+			return memoryError(limit, err)
 		}
-		runs = oc.Runs
-	} else {
-		var od *bench.OutDir
-		if *out != "" {
-			// Claim the directory before the runs, so that a bad -o fails at once.
-			if od, err = bench.OpenOut(*out); err != nil {
-				return dirFlag(err, false)
-			}
-			defer od.Close()
-		}
-		if runs, err = runUnits(ctx, s, *events); err != nil {
-			return err
-		}
-		if od != nil {
-			if err := bench.WriteResultDir(od, s, runs, start); err != nil {
-				return err
-			}
-		}
+		return err
 	}
 	wall := time.Since(start)
 	if *asJSON {
@@ -329,6 +318,38 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "report: %s\n", filepath.Join(*out, bench.ReportFile))
 	}
 	return nil
+}
+
+// runAll runs the suite of portsim run, writing the result files to out
+// and event logs to events when they are set.
+func runAll(ctx context.Context, s *bench.Suite, out, events string, start time.Time) ([]results.Run, error) {
+	var runs []results.Run
+	var err error
+	if out != "" && events == "" {
+		oc, err := bench.Run(ctx, s, bench.Options{Out: out, Start: start})
+		if err != nil {
+			return nil, dirFlag(err, false)
+		}
+		runs = oc.Runs
+	} else {
+		var od *bench.OutDir
+		if out != "" {
+			// Claim the directory before the runs, so that a bad -o fails at once.
+			if od, err = bench.OpenOut(out); err != nil {
+				return nil, dirFlag(err, false)
+			}
+			defer od.Close()
+		}
+		if runs, err = runUnits(ctx, s, events); err != nil {
+			return nil, err
+		}
+		if od != nil {
+			if err := bench.WriteResultDir(od, s, runs, start); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return runs, nil
 }
 
 // runUnits runs every unit of s in parallel and returns the runs in suite
@@ -417,7 +438,12 @@ func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run, extra []stri
 	groups := results.Summarize(runs, func(r *results.Run) string {
 		return bench.AllocRef{Name: r.Allocator, Params: r.Params}.Label()
 	})
+	trace, traceName := suiteTrace(s)
 	for _, g := range groups {
+		if trace != nil {
+			fmt.Fprintf(w, "%s: %s\n", g.Key, describeTraceSetup(g.First, traceName, trace))
+			continue
+		}
 		fmt.Fprintf(w, "%s: %s\n", g.Key, describeSetup(g.First))
 	}
 	fmt.Fprintln(w)
@@ -462,6 +488,54 @@ func describeSetup(r *results.Run) string {
 		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1))
 }
 
+// suiteTrace returns the trace the (one-scenario) suite of portsim run
+// replays, if any, and its name as given.
+func suiteTrace(s *bench.Suite) (*workload.TraceStats, string) {
+	for _, v := range s.Scenarios[0].Settings {
+		if v.Key != "trace" {
+			continue
+		}
+		cells, _ := s.Cells()
+		if len(cells) == 0 {
+			return nil, ""
+		}
+		st, err := cells[0].Setup()
+		if err != nil {
+			return nil, ""
+		}
+		t, _ := s.Trace(st.Workload.TraceName)
+		return t, v.Values[0]
+	}
+	return nil, ""
+}
+
+// describeTraceSetup says in one line the stack of a trace replay and
+// what the trace holds: span, attempts, sources, destinations and holds,
+// and whether -duration cut it.
+func describeTraceSetup(r *results.Run, name string, t *workload.TraceStats) string {
+	su := r.Setup
+	count := func(n int) string {
+		if n > workload.MaxDistinct {
+			return fmt.Sprintf("more than %d", workload.MaxDistinct)
+		}
+		return strconv.Itoa(n)
+	}
+	holds := "every connection held forever"
+	if finite := t.Records - t.Forever; finite > 0 {
+		holds = fmt.Sprintf("holds %v to %v, mean %v", t.HoldMin, t.HoldMax, t.HoldMean.Round(time.Microsecond))
+		if t.Forever > 0 {
+			holds += fmt.Sprintf(", %d held forever", t.Forever)
+		}
+	}
+	replay := "replayed whole"
+	if r.Attempts < int64(t.Records) {
+		replay = fmt.Sprintf("cut by -duration %v: %d of %d attempts replayed", time.Duration(r.SimulatedNS), r.Attempts, t.Records)
+	}
+	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; trace %s: %d attempts over %v from %s source(s) to %s destination(s), %s, %s; %s",
+		su.Range, su.Ports, time.Duration(su.TimeWaitNS), su.Scope, su.TWReuse, name, t.Records, t.Last-t.First,
+		count(t.Sources), count(t.Destinations), holds, su.Path, replay)
+}
+
 // numAuto formats whole numbers as they are and others to four
 // significant digits.
 func numAuto(v float64) string {
@@ -482,6 +556,25 @@ func num(v float64, prec int) string {
 		return strconv.FormatFloat(v, 'g', 4, 64)
 	}
 	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// checkWork estimates the work of the suite's runs (of shard k of n),
+// says it on w when it is large, and refuses it beyond maxAttempts.
+func checkWork(s *bench.Suite, k, n int, maxAttempts float64, w io.Writer) error {
+	if !(maxAttempts > 0) {
+		return usagef("flag -max-attempts %g: expected a positive number", maxAttempts)
+	}
+	work, err := s.EstimateWork(k, n)
+	if err != nil {
+		return err
+	}
+	if err := work.Check(maxAttempts); err != nil {
+		return usageError{err}
+	}
+	if work.Large() {
+		fmt.Fprintf(w, "portsim: %s\n", work)
+	}
+	return nil
 }
 
 // checkBudget refuses a suite whose runs would need more than budget
