@@ -185,7 +185,8 @@ func maxRunMemory(t *testing.T, s *bench.Suite) float64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m = max(m, st.EstimateMemory())
+		tr, _ := s.Trace(st.Workload.TraceName)
+		m = max(m, st.EstimateMemory(tr))
 	}
 	return m
 }

@@ -268,7 +268,7 @@ func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
 			return usagef("flag -%v", err)
 		}
 	}
-	top := 32 * capacity.Analytic(st.Config(alloc, o.params[alloc], 0, 0)).Rate
+	top := 32 * capacity.Analytic(st.Config(spec, o.params[alloc], 0, 0)).Rate
 	if rate > 0 {
 		top = rate
 	}
