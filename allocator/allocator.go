@@ -1,24 +1,40 @@
 // Package allocator holds the ephemeral (source) port selection algorithms
 // that portsim compares: the RFC 6056 algorithms, faithful models of the
-// Linux, BSD, macOS and Windows stacks, and NAT gateway allocators.
+// Linux, BSD, macOS and Windows stacks, and NAT gateway allocators. It is
+// also the contract a program follows to add an allocator of its own.
 //
 // # Contract
 //
 // Allocators choose; the simulator decides. An [Allocator] proposes
 // candidate ports in its own order and asks a [Checker], owned by the
-// caller, whether each one is usable for the [Flow]. Every question to the
-// Checker is one probe, whether it is asked with [Checker.Free] or in a
-// batch through [Scan]. No allocator keeps its own copy of which ports are
-// in use; the few that keep per-port state (free lists) learn about freed
-// ports through the optional [Releaser] interface.
+// caller, whether each one is usable for the [Flow]. The rules:
 //
-// Allocators are deterministic: all their randomness, including secret
-// keys, derives from [Config.Seed], and the only notion of time they see is
-// the virtual time passed to Allocate. They are not safe for concurrent use.
+//   - Every question to the Checker is one probe, whether it is asked with
+//     [Checker.Free] or in a batch through [Scan] (use Scan with a [Cycle]
+//     for runs of candidates: the simulator answers them with word
+//     operations). Probes are what portsim measures as the cost of an
+//     allocation, so ask about every candidate the real algorithm would
+//     examine, and no other.
+//   - Never return a port the Checker did not answer true for in that
+//     call; the simulator stops the run with an error if one does. Return
+//     [ErrExhausted] once the algorithm's own search bound is spent.
+//   - Keep no copy of which ports are in use: the Checker knows (TIME_WAIT,
+//     4-tuple or exclusive sharing, reserved ports). The few allocators
+//     that keep per-port state (free lists) learn about closed sockets
+//     through the optional [Releaser] interface.
+//   - Be deterministic: take all randomness, secret keys included, from
+//     [Config.Seed], and time only from the virtual time passed to
+//     Allocate. The same seed and calls must give the same ports.
+//     Allocators are not safe for concurrent use.
 //
-// Every allocator is registered in one explicit table, [Registry], with its
-// name, a one-line summary, the source it models (RFC section or kernel
-// function) and the defaults of the stack it models ([Profile]).
+// A [Spec] describes an allocator to portsim: its name, a one-line summary,
+// the source it models (RFC section, kernel file and function), the
+// defaults of the stack it models ([Profile]), its parameters, the most
+// probes one call makes (Bound) and a constructor. portsim's own
+// allocators are listed by [Registry]; a [Set] holds them and any a
+// program adds ([NewSet]), and is passed to whatever resolves allocator
+// names. The conformance kit in package allocatortest checks the rules
+// above for any Spec in one call.
 package allocator
 
 import (

@@ -1,7 +1,12 @@
 // Package allocatortest is a conformance suite for allocator
-// implementations, in the manner of testing/fstest: every registered
-// allocator's tests call Run, which checks the contract in the allocator
-// package documentation.
+// implementations, in the manner of testing/fstest. A program that adds
+// its own allocator tests it with one call:
+//
+//	func TestConformance(t *testing.T) {
+//		allocatortest.Run(t, mySpec(), nil) // nil: the default parameters
+//	}
+//
+// Run checks the contract in the allocator package documentation:
 //
 //   - every port returned is in the range and not reserved;
 //   - every port returned is one the Checker answered true for in that call;
@@ -15,6 +20,8 @@
 //   - the same seed and calls give the same ports, with and without a
 //     Checker that answers in batches (allocator.Scanner);
 //   - a one-port range works.
+//
+// Table is an in-memory Checker for a program's own property tests.
 package allocatortest
 
 import (
