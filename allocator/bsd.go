@@ -41,18 +41,38 @@ func freebsdSpec() Spec {
 	}
 }
 
-// freebsd13Spec models FreeBSD 13 and earlier, whose random start is turned
-// off for TCP while allocations come faster than randomcps a second.
+// freebsd13Spec models FreeBSD 13, whose random start is turned off for
+// TCP while allocations come faster than randomcps a second.
 func freebsd13Spec() Spec {
-	return Spec{
-		Name: "freebsd-13",
-		Summary: "FreeBSD 13 and earlier: as freebsd, but TCP turns sequential (+1 from the last port) after more than " +
+	return freebsdThrottledSpec("freebsd-13",
+		"FreeBSD 13: as freebsd, but TCP turns sequential (+1 from the last port) after more than "+
 			"randomcps allocations in a second, until randomtime quiet seconds pass; UDP stays random",
-		Source: "freebsd/freebsd-src sys/netinet/in_pcb.c in_pcb_lport_dest / in_pcb_lport and ipport_tick (13.x and earlier)",
+		"freebsd/freebsd-src sys/netinet/in_pcb.c in_pcb_lport_dest and ipport_tick (stable/13)",
+		FourTuple)
+}
+
+// freebsd12Spec models FreeBSD 12 and earlier: as FreeBSD 13, but every
+// port is held exclusively, since in_pcb_lport looks up only the local
+// address and port.
+func freebsd12Spec() Spec {
+	return freebsdThrottledSpec("freebsd-12",
+		"FreeBSD 12 and earlier: as freebsd-13 (random start, TCP sequential above randomcps a second), "+
+			"but a port in use towards any destination is skipped: ports held exclusively",
+		"freebsd/freebsd-src sys/netinet/in_pcb.c in_pcb_lport (in_pcblookup_local on the local address and port) and ipport_tick (stable/12)",
+		Exclusive)
+}
+
+// freebsdThrottledSpec is the spec of a FreeBSD with ipport_tick's
+// throttle of random allocation, before it was removed in FreeBSD 14.
+func freebsdThrottledSpec(name, summary, source string, scope Scope) Spec {
+	return Spec{
+		Name:    name,
+		Summary: summary,
+		Source:  source,
 		Profile: Profile{
 			Range:    Range{Lo: 10000, Hi: 65535},
 			TimeWait: twBSD,
-			Scope:    FourTuple,
+			Scope:    scope,
 		},
 		Params: []Param{
 			{Name: "randomcps", Default: "10", Doc: "net.inet.ip.portrange.randomcps: a second with more allocations than this (TCP and UDP counted) stops random TCP allocation, 0..1000000"},

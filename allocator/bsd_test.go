@@ -20,6 +20,7 @@ func TestBSDProfiles(t *testing.T) {
 	}{
 		{"freebsd", 10000, 65535, allocator.FourTuple},
 		{"freebsd-13", 10000, 65535, allocator.FourTuple},
+		{"freebsd-12", 10000, 65535, allocator.Exclusive},
 		{"openbsd", 1024, 49151, allocator.Exclusive},
 		{"netbsd", 49152, 65535, allocator.Exclusive},
 	} {

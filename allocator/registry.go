@@ -25,6 +25,7 @@ func Registry() []Spec {
 		// BSDs and other stacks.
 		freebsdSpec(),
 		freebsd13Spec(),
+		freebsd12Spec(),
 		openbsdSpec(),
 		netbsdSpec(),
 		macosSpec(),

@@ -501,7 +501,7 @@ func TestRFC6056Alg5MeanStep(t *testing.T) {
 func TestOtherStacksAllocateDoesNotAllocate(t *testing.T) {
 	r := allocator.Range{Lo: 32768, Hi: 60999}
 	for _, name := range []string{"sequential", "rfc6056-1", "rfc6056-2", "rfc6056-3", "rfc6056-4", "rfc6056-5",
-		"freebsd", "freebsd-13", "openbsd", "netbsd", "macos", "windows", "lwip", "fifo", "random-window"} {
+		"freebsd", "freebsd-13", "freebsd-12", "openbsd", "netbsd", "netfilter", "netfilter-6.4", "macos", "windows", "lwip", "fifo", "random-window"} {
 		a := osaBuild(t, name, r, 1, nil)
 		rel, _ := a.(allocator.Releaser)
 		free := osaFree{}

@@ -280,3 +280,39 @@ func TestLwIPPCBPool(t *testing.T) {
 			held.Successes, held.Failures, held.PoolFailures, held.ProbesFail.Max())
 	}
 }
+
+// TestFreeBSD12Exclusive checks the difference between FreeBSD 12 and 13
+// with several destinations: FreeBSD 12's in_pcb_lport skips every port
+// that any socket holds (in_pcblookup_local on the local address and
+// port), FreeBSD 13's in_pcb_lport_dest only those that hold the same
+// 4-tuple. Ten destinations in turn open connections that stay open over
+// a 100-port range: FreeBSD 13 places 100 towards each destination, 1,000
+// in all, FreeBSD 12 only 100 in all, whatever the destination. Both take
+// the same random and sequential starts (ipport_tick with randomcps 10).
+func TestFreeBSD12Exclusive(t *testing.T) {
+	w := workload.Spec{Arrivals: workload.Constant, Rate: 1000, Destinations: 10, DestOrder: workload.RoundRobin, Sources: 1,
+		Hold: workload.MustParseDist("forever"), Close: workload.ClientClose, Path: allocator.Connect}
+	narrow := func(s *sim.Stack) { s.Range = allocator.Range{Lo: 10000, Hi: 10099} }
+	run := func(name string) results.Run {
+		spec, _ := allocator.Lookup(name)
+		st := sim.StackFromProfile(spec.Profile)
+		narrow(&st)
+		r, err := sim.Run(context.Background(), sim.Config{Allocator: name, AllocSeed: 1, Seed: 1, Stack: st, Workload: w, MaxAttempts: 1200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := run("freebsd-13"); r.Successes != 1000 || r.Failures != 200 {
+		t.Errorf("freebsd-13: %d placed, %d failed; want 1,000 (100 per destination) and 200", r.Successes, r.Failures)
+	}
+	r := run("freebsd-12")
+	if r.Successes != 100 || r.Failures != 1100 {
+		t.Errorf("freebsd-12: %d placed, %d failed; want 100 in all and 1,100", r.Successes, r.Failures)
+	}
+	// Each failure walked the whole range, as in_pcb_lport does before
+	// EADDRNOTAVAIL.
+	if r.ProbesFail.Max() != 100 {
+		t.Errorf("freebsd-12: a failure made up to %d probes, want 100", r.ProbesFail.Max())
+	}
+}
