@@ -165,3 +165,19 @@ func LookupMetric(name string) (Metric, bool) {
 	}
 	return Metric{}, false
 }
+
+// MetricValues returns the value of every metric of Metrics on r, keyed
+// by metric name (the runs.csv column), for JSON output beside the raw
+// histograms: an undefined value (NaN) is nil, so it encodes as null.
+func MetricValues(r *Run) map[string]*float64 {
+	ms := Metrics()
+	out := make(map[string]*float64, len(ms))
+	for _, m := range ms {
+		if v := m.Value(r); !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out[m.Name] = &v
+		} else {
+			out[m.Name] = nil
+		}
+	}
+	return out
+}
