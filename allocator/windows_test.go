@@ -13,7 +13,7 @@ import (
 // (16384 ports), TIME_WAIT 120 s, and a summary that says the order is an
 // assumption because Microsoft does not document it.
 func TestWindowsProfile(t *testing.T) {
-	osaProfile(t, "windows", 49152, 65535, 120*time.Second, allocator.Exclusive)
+	osaProfile(t, "windows", 49152, 65535, 120*time.Second, allocator.FourTuple)
 	s := osaSpec(t, "windows")
 	if n := s.Profile.Range.Size(); n != 16384 {
 		t.Errorf("range holds %d ports, want 16384", n)
@@ -52,5 +52,48 @@ func TestWindowsRising(t *testing.T) {
 	osaAlloc(t, b, 0, osaFlow(1), all)
 	if p := osaAlloc(t, b, 0, osaUDP(0), all); p != 49152 {
 		t.Errorf("first UDP port %d, want 49152", p)
+	}
+}
+
+// TestWindowsOrder checks the order parameters: order=random draws a
+// uniform start on every TCP allocation and searches up from it, leaving
+// UDP sequential unless udp_order=random; a bad value is refused with the
+// parameter's name.
+func TestWindowsOrder(t *testing.T) {
+	r := allocator.Range{Lo: 49152, Hi: 65535}
+	a := osaBuild(t, "windows", r, 3, map[string]string{"order": "random"})
+	all := &osaRecorder{}
+	var tcp []uint16
+	for i := range 4000 {
+		tcp = append(tcp, osaAlloc(t, a, 0, osaFlow(i), all))
+	}
+	osaUniform(t, "order=random TCP ports", tcp, 49152, 65535, 16)
+	if p, q := osaAlloc(t, a, 0, osaUDP(0), all), osaAlloc(t, a, 0, osaUDP(1), all); p != 49152 || q != 49153 {
+		t.Errorf("udp_order=sequential: UDP ports %d, %d, want 49152, 49153", p, q)
+	}
+	b := osaBuild(t, "windows", r, 3, map[string]string{"udp_order": "random"})
+	var udp []uint16
+	for i := range 4000 {
+		udp = append(udp, osaAlloc(t, b, 0, osaUDP(i), all))
+	}
+	osaUniform(t, "udp_order=random UDP ports", udp, 49152, 65535, 16)
+	if p, q := osaAlloc(t, b, 0, osaFlow(0), all), osaAlloc(t, b, 0, osaFlow(1), all); p != 49152 || q != 49153 {
+		t.Errorf("order=sequential: TCP ports %d, %d, want 49152, 49153", p, q)
+	}
+	// A random start still searches up: with all but one port taken, the
+	// free one is found within N probes.
+	tab := &allocatortest.Table{Scope: allocator.Exclusive, Range: allocator.Range{Lo: 100, Hi: 109}}
+	c := osaBuild(t, "windows", tab.Range, 5, map[string]string{"order": "random"})
+	for p := uint16(100); p <= 109; p++ {
+		if p != 104 {
+			tab.Hold(p, osaFlow(99))
+		}
+	}
+	if p := osaAlloc(t, c, 0, osaFlow(0), tab); p != 104 || tab.Probes > 10 {
+		t.Errorf("one free port: %d after %d probes, want 104 within 10", p, tab.Probes)
+	}
+	spec := osaSpec(t, "windows")
+	if _, err := spec.Build(allocator.Config{Range: r, Params: map[string]string{"order": "shuffled"}}); err == nil || !strings.Contains(err.Error(), "order") {
+		t.Errorf("order=shuffled: %v, want an error naming order", err)
 	}
 }
