@@ -151,6 +151,9 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 				if err == nil {
 					if cp.at != "" {
 						fig.Title += " at " + cp.at
+						if len(fig.Panels) == 1 {
+							fig.Panels[0].Title.Text = fig.Title
+						}
 					}
 					err = chart.SaveFigure(fig, chartDir, base)
 				}
@@ -194,8 +197,9 @@ type chartPoint struct {
 // scenario. Charts with a sweep value on their x axis (failure-vs-rate,
 // failure-vs-prefill, errors-by-KEY) take every run. The others —
 // distributions and time series, one line per allocator — show one sweep
-// point each: the one the scenario's chart-at names, else one chart per
-// point, each labelled with its point.
+// point each: the one the scenario's chart-at names (settings swept but
+// not named there split the lines), else one chart per point, each
+// labelled with its point.
 func chartPoints(sc *Scenario, name string, runs []results.Run) []chartPoint {
 	swept := sc.swept()
 	if len(swept) == 0 || name == "failure-vs-rate" || name == "failure-vs-prefill" || strings.HasPrefix(name, "errors-by-") {
@@ -216,7 +220,9 @@ func chartPoints(sc *Scenario, name string, runs []results.Run) []chartPoint {
 		}
 		point := map[string]string{}
 		for _, k := range swept {
-			point[k] = r.Labels[k]
+			if _, fixed := sc.ChartAt[k]; fixed || len(sc.ChartAt) == 0 {
+				point[k] = r.Labels[k]
+			}
 		}
 		at := formatLabels(point)
 		j, ok := index[at]

@@ -247,7 +247,7 @@ func (v *view) tables() []Block {
 			t.Header, t.Numeric = append(t.Header, "stack (OS defaults)"), append(t.Numeric, false)
 		}
 		for _, pt := range v.points {
-			t.Header, t.Numeric = append(t.Header, v.sc.X+"="+pt), append(t.Numeric, true)
+			t.Header, t.Numeric = append(t.Header, v.pointHeader(pt)), append(t.Numeric, true)
 		}
 		for _, row := range v.rows {
 			cells := []string{row}
@@ -349,6 +349,20 @@ func (v *view) who(rows []string) string {
 		}
 	}
 	return names(rows, 4)
+}
+
+// pointHeader heads the column of a sweep point: "rate=100", and for
+// burst arrivals, whose configured rate holds in the on-periods only,
+// "rate=100 (mean 10/s)" — the rate charts put on their x axis.
+func (v *view) pointHeader(pt string) string {
+	h := v.sc.X + "=" + pt
+	for i := range v.sc.Runs {
+		r := &v.sc.Runs[i]
+		if v.pointOf(r) == pt && r.Setup.Arrivals == "burst" && r.Setup.RatePerSec > 0 {
+			return h + " (mean " + Rate(r.Setup.RatePerSec) + ")"
+		}
+	}
+	return h
 }
 
 // atText names a point for a sentence: "at rate=100" or "".
@@ -468,7 +482,7 @@ func (v *view) failureSentence() []string {
 		}
 		if above != "" {
 			r := v.rateAt(above)
-			out = append(out, fmt.Sprintf("At %s a share 1 − knee/rate = %s %% must fail, and %s",
+			out = append(out, fmt.Sprintf("At %s the analytic share 1 − knee/rate is %s %%, and %s",
 				Rate(r), fmtSig(100*(1-knee/r), 3), strings.TrimPrefix(v.failingAt(ff, above, false), "at "+v.sc.X+"="+above+", ")))
 		}
 		return out
@@ -503,6 +517,9 @@ func (v *view) failingAt(ff results.Metric, pt string, rate bool) string {
 	at := strings.TrimPrefix(v.atText(pt), " ")
 	if rate {
 		at = "at " + Rate(v.rateAt(pt))
+		if v.burst() {
+			at = "at a mean " + Rate(v.rateAt(pt))
+		}
 	}
 	if at != "" {
 		at += ", "
@@ -510,32 +527,57 @@ func (v *view) failingAt(ff results.Metric, pt string, rate bool) string {
 	if len(es) == 0 {
 		return at + "no allocator made an attempt."
 	}
-	var fail []entry
+	var fail, none []entry
 	for _, e := range es {
 		if e.st.Mean > 0 {
 			fail = append(fail, e)
+		} else {
+			none = append(none, e)
 		}
+	}
+	rows := func(es []entry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.row)
+		}
+		return out
 	}
 	switch {
+	case len(fail) == 0 && len(es) == 1:
+		return at + v.who(rows(es)) + " fails none of its attempts."
 	case len(fail) == 0:
 		return at + "no allocator fails."
-	case len(fail) == len(es) && es[0].text == es[len(es)-1].text:
+	case len(es) == 1:
+		return at + v.who(rows(es)) + " fails " + pct(es[0].text) + " of its attempts."
+	case len(none) == 0 && es[0].text == es[len(es)-1].text:
 		return at + "every allocator fails " + pct(es[0].text) + " of its attempts."
-	case len(fail) == len(es):
-		rev := slices.Clone(es)
-		slices.Reverse(rev)
-		return fmt.Sprintf("%sfailures range from %s (%s) to %s (%s).", at, pct(es[0].text), v.who(tied(es)), pct(rev[0].text), v.who(tied(rev)))
-	}
-	slices.Reverse(fail)
-	var ps []string
-	for i, e := range fail {
-		if i == 4 {
-			ps = append(ps, fmt.Sprintf("%d more", len(fail)-4))
-			break
+	case len(fail) <= 3:
+		slices.Reverse(fail)
+		var ps []string
+		for _, e := range fail {
+			ps = append(ps, v.who([]string{e.row})+" fails "+pct(e.text))
 		}
-		ps = append(ps, v.who([]string{e.row})+" fails "+pct(e.text))
+		s := at + strings.Join(ps, ", ")
+		if len(none) > 0 {
+			s += fmt.Sprintf("; %s %s none", names(rows(none), 4), failVerb(len(none)))
+		}
+		return s + "."
 	}
-	return fmt.Sprintf("%s%s; the other %d fail none.", at, strings.Join(ps, ", "), len(es)-len(fail))
+	rev := slices.Clone(fail)
+	slices.Reverse(rev)
+	s := fmt.Sprintf("%sfailures range from %s (%s) to %s (%s)", at, pct(fail[0].text), v.who(tied(fail)), pct(rev[0].text), v.who(tied(rev)))
+	if len(none) > 0 {
+		s += fmt.Sprintf("; %s %s none", names(rows(none), 4), failVerb(len(none)))
+	}
+	return s + "."
+}
+
+// failVerb agrees "fail" with the number of allocators named before it.
+func failVerb(n int) string {
+	if n == 1 {
+		return "fails"
+	}
+	return "fail"
 }
 
 // pct puts the per cent sign after the value of a formatted share:
@@ -545,6 +587,12 @@ func pct(s string) string {
 		return s[:i] + " %" + s[i:]
 	}
 	return s + " %"
+}
+
+// burst reports burst arrivals, whose mean rate is below the
+// configured one.
+func (v *view) burst() bool {
+	return len(v.sc.Runs) > 0 && v.sc.Runs[0].Setup.Arrivals == "burst"
 }
 
 // rateSwept reports whether X changes the offered rate.

@@ -23,6 +23,7 @@ import (
 	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/bench"
 	"github.com/portsim/portsim/internal/suggest"
+	"github.com/portsim/portsim/report"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim"
 	"github.com/portsim/portsim/sim/workload"
@@ -478,14 +479,14 @@ func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run, extra []stri
 
 func describeSetup(r *results.Run) string {
 	su := r.Setup
-	knee := su.KneeRate()
+	knee := su.HostKneeRate()
 	rate := ""
 	if su.RatePerSec > 0 {
 		rate = fmt.Sprintf(" %g/s", su.RatePerSec)
 	}
-	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; %s%s to %d destination(s) from %d source(s), hold %s, close %s, %s; %v simulated; knee %s/s per destination",
+	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; %s%s to %d destination(s) from %d source(s), hold %s, close %s, %s; %v simulated; knee %s/s = %s",
 		su.Range, su.Ports, time.Duration(su.TimeWaitNS), su.Scope, su.TWReuse, su.Arrivals, rate, su.Destinations, su.Sources,
-		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1))
+		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1), report.KneeText(su))
 }
 
 // suiteTrace returns the trace the (one-scenario) suite of portsim run

@@ -42,8 +42,14 @@ func drawFailureVsRate(runs []results.Run) (*plot.Plot, error) {
 		return nil, noData(name, "none of %d runs has an offered rate (Setup.RatePerSec)", len(runs))
 	}
 	xKeys := rateLabels(rated)
-	p := newPlot("Failed connection attempts vs offered rate",
-		"offered rate λ (connections/s)", "failed attempts (fraction, mean over seeds)")
+	xLabel := "offered rate λ (connections/s)"
+	for i := range rated {
+		if rated[i].Setup.Arrivals == "burst" {
+			xLabel = "mean offered rate λ over on- and off-periods (connections/s)"
+			break
+		}
+	}
+	p := newPlot("Failed connection attempts vs offered rate", xLabel, "failed attempts (fraction, mean over seeds)")
 	xmin, xmax, ymax := math.Inf(1), math.Inf(-1), 0.0
 	drawn := 0
 	for _, s := range groupSeries(rated, func(k string) bool { return xKeys[k] }) {

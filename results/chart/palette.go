@@ -130,7 +130,9 @@ func (st *styler) family(alloc string) string {
 	return otherFamily
 }
 
-// style returns the style of the next series of alloc.
+// style returns the style of the next series of alloc: its palette style
+// for the first, then other hues and dashes for further series of the
+// same allocator in one chart.
 func (st *styler) style(alloc string) Style {
 	s, ok := st.known[alloc]
 	base := s.Style
@@ -145,8 +147,16 @@ func (st *styler) style(alloc string) Style {
 	n := st.seen[alloc]
 	st.seen[alloc] = n + 1
 	if n > 0 {
+		// Further lines of one allocator (other settings) differ in hue
+		// too, so that bars, which have no dashes, tell them apart.
 		variants := [][]vg.Length{dashed, dotted, dashDot, long, solid}
 		base.Dashes = variants[(n-1)%len(variants)]
+		for k := n; ; k++ {
+			if c := okabeIto(k); c != base.Color {
+				base.Color = c
+				break
+			}
+		}
 	}
 	return base
 }
