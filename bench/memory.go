@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,32 @@ func (s *Setup) EstimateMemory(trace *workload.TraceStats) float64 {
 		perPair += 2 * (768 + 16*512)
 	}
 	const base = 8 << 20 // allocator tables (Linux: 256 KiB), histograms, maps
-	return 2 * (base + dests*perPair + live*48)
+	return 2 * (base + dests*perPair + live*48 + stateMemory(s.Start, s.Stack.Range.Size()))
+}
+
+// stateMemory estimates the memory a starting state takes: its records
+// (64 bytes each, in the run's configuration), a live socket (48 bytes)
+// each, and the table of each (source, destination) pair it holds, sized
+// as EstimateMemory sizes a pair by the ports it uses.
+func stateMemory(recs []workload.StateRecord, ports int) float64 {
+	type pair struct {
+		src netip.Addr
+		dst netip.AddrPort
+	}
+	perPair := map[pair]int{}
+	for _, r := range recs {
+		perPair[pair{r.Src, r.Dst}]++
+	}
+	m := float64(len(recs)) * (64 + 48)
+	for _, n := range perPair {
+		used := math.Min(float64(ports), float64(n))
+		b := 512 + 24*used
+		if used > 32 {
+			b += 2 * (768 + 16*512)
+		}
+		m += b
+	}
+	return m
 }
 
 // CheckMemory estimates the memory of every run of the suite and returns

@@ -36,6 +36,10 @@ type Setup struct {
 	Prefill float64
 	// Dir is the directory relative paths (traces) are resolved against.
 	Dir string
+	// Start is the starting state read from the state setting's file
+	// (StateName), nil for an empty table.
+	Start     []workload.StateRecord
+	StateName string
 
 	// arrivalsSet records that the arrivals setting was given, so that a
 	// trace given with other arrivals is a conflict whatever the order of
@@ -235,6 +239,26 @@ func Settings() []Setting {
 			s.Workload.TraceOpen = func() (io.ReadCloser, error) { return os.Open(path) }
 			return nil
 		}},
+		{"state", "starting state to begin from instead of an empty table: a CSV written by portsim import from ss or conntrack output (header src,src_port,dst,dst_port,state,remaining)", false, func(s *Setup, v string) error {
+			path := strings.TrimSpace(v)
+			if path == "" {
+				return fmt.Errorf("expected a file name")
+			}
+			if !filepath.IsAbs(path) && s.Dir != "" {
+				path = filepath.Join(s.Dir, path)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			recs, err := workload.ReadState(path, f)
+			if err != nil {
+				return err
+			}
+			s.Start, s.StateName = recs, path
+			return nil
+		}},
 		{"duration", "simulated time to run, e.g. 10m (default 60s, a trace replays whole); 0 for no limit when attempts is set", true, func(s *Setup, v string) error {
 			d, err := parseDuration(v, true)
 			s.Duration, s.DurationSet = d, true
@@ -371,7 +395,20 @@ func (s *Setup) Config(alloc allocator.Spec, params map[string]string, allocSeed
 		MaxAttempts: s.Attempts,
 		SampleEvery: s.SampleEvery,
 		Prefill:     s.Prefill,
+		Start:       s.StartState(),
 	}
+}
+
+// StartState returns the starting state a run begins from: the state
+// file's sockets as they are when the run replays a trace (whose
+// addresses are the host's own), or moved onto the generated workload's
+// sources and destinations (workload.Spec.MapState) otherwise.
+func (s *Setup) StartState() []workload.StateRecord {
+	if s.Start == nil || s.Workload.Arrivals == workload.Trace {
+		return s.Start
+	}
+	out, _ := s.Workload.MapState(s.Start)
+	return out
 }
 
 // maxSimTime bounds every duration setting: beyond about 292 years a
@@ -426,7 +463,7 @@ var settingArgs = map[string]string{
 	"timestamps": "BOOL", "scope": "SCOPE", "arrivals": "KIND", "rate": "N", "burst-on": "D",
 	"burst-off": "D", "clients": "N", "think": "DIST", "destinations": "N", "dest-order": "ORDER",
 	"loopback": "BOOL", "sources": "N", "hold": "DIST", "close": "SIDE", "path": "PATH",
-	"orig-ports": "LO-HI", "trace": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
+	"orig-ports": "LO-HI", "trace": "FILE", "state": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
 	"sample": "D",
 }
 

@@ -146,6 +146,13 @@ type Setup struct {
 	// PCBs is the size of the stack's fixed pool of TCP control blocks
 	// (lwIP's MEMP_NUM_TCP_PCB), 0 for none.
 	PCBs int `json:"pcbs,omitempty"`
+	// StartEstablished and StartTimeWait count the sockets of an imported
+	// starting state put in the table before the run; StartSkipped those
+	// left out (ports outside the range or reserved, duplicates, TIME_WAIT
+	// in a stack without it).
+	StartEstablished int64 `json:"start_established,omitempty"`
+	StartTimeWait    int64 `json:"start_time_wait,omitempty"`
+	StartSkipped     int64 `json:"start_skipped,omitempty"`
 }
 
 // FailureFraction returns Failures / Attempts, or 0 with no attempts.

@@ -148,6 +148,12 @@ type Config struct {
 	// established in the occupancy series.
 	Prefill float64
 
+	// Start, when not nil, is the sockets that hold ports when the run
+	// begins, such as a host's imported `ss` snapshot: established
+	// 4-tuples and TIME_WAIT entries with the time they have left (see
+	// state.start). Their addresses are used as they are.
+	Start []workload.StateRecord
+
 	// OnAttempt, when not nil, is called after every attempt in order,
 	// e.g. to write the per-attempt event log. It must not retain a.
 	OnAttempt func(a results.Attempt) error
@@ -551,6 +557,9 @@ func (s *state) pull() error {
 const never = math.MaxInt64
 
 func (s *state) loop(ctx context.Context) error {
+	if err := s.start(); err != nil {
+		return err
+	}
 	if err := s.next(); err != nil {
 		return err
 	}

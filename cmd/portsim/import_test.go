@@ -70,3 +70,35 @@ func TestImport(t *testing.T) {
 		}
 	}
 }
+
+// TestRunState starts runs from the recorded ss snapshot: its sockets
+// towards the most used destination take ports of a small range, so a
+// run fails sooner than from an empty table; and a bad state file is a
+// usage error naming the file and line.
+func TestRunState(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.csv")
+	td := filepath.Join("..", "..", "traffic", "testdata")
+	if err := run(context.Background(), []string{"import", "-o", state, filepath.Join(td, "ss-tano.txt")}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"run", "-range", "41000-41300", "-rate", "10", "-hold", "forever", "-duration", "40s"},
+		{"run", "-range", "41000-41300", "-rate", "10", "-hold", "forever", "-duration", "40s", "-state", state},
+	} {
+		out, _, code := portsim(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		all.WriteString("$ portsim " + strings.ReplaceAll(strings.Join(args, " "), dir+string(filepath.Separator), "") + "\n" + out)
+	}
+	golden(t, "run-state.golden", all.String())
+
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("src,src_port,dst,dst_port,state,remaining\n10.0.0.1,5,10.0.0.2,80,closed,forever\n"), 0o644)
+	_, errs, code := portsim(t, "run", "-state", bad)
+	if want := "portsim: flag -state: " + bad + `:2: column state: "closed": expected established or time_wait` + "\n"; code != 2 || errs != want {
+		t.Errorf("bad state: exit %d, %q; want 2, %q", code, errs, want)
+	}
+}

@@ -484,9 +484,13 @@ func describeSetup(r *results.Run) string {
 	if su.RatePerSec > 0 {
 		rate = fmt.Sprintf(" %g/s", su.RatePerSec)
 	}
-	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; %s%s to %d destination(s) from %d source(s), hold %s, close %s, %s; %v simulated; knee %s/s = %s",
+	start := ""
+	if su.StartEstablished+su.StartTimeWait > 0 {
+		start = fmt.Sprintf("; started with %d established and %d in TIME_WAIT", su.StartEstablished, su.StartTimeWait)
+	}
+	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; %s%s to %d destination(s) from %d source(s), hold %s, close %s, %s; %v simulated; knee %s/s = %s%s",
 		su.Range, su.Ports, time.Duration(su.TimeWaitNS), su.Scope, su.TWReuse, su.Arrivals, rate, su.Destinations, su.Sources,
-		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1), report.KneeText(su))
+		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1), report.KneeText(su), start)
 }
 
 // suiteTrace returns the trace the (one-scenario) suite of portsim run

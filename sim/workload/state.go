@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -222,4 +223,49 @@ func stateAddr(b []byte) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("zone")
 	}
 	return a.Unmap(), nil
+}
+
+// MapState moves a starting state taken on a real host onto the
+// addresses of the generated workload s, so that the state and the
+// workload's attempts share ports: the state's k-th most used local
+// address becomes SourceAddr(k) for k < s.Sources, and its j-th most used
+// remote endpoint becomes DestAddr(j, s.Loopback) for j < s.Destinations
+// (ties in the order of first appearance). Sockets of other sources or
+// destinations hold no port the workload could ask for; MapState leaves
+// them out and returns how many.
+func (s Spec) MapState(recs []StateRecord) (out []StateRecord, left int) {
+	srcRank := rank(recs, func(r *StateRecord) netip.Addr { return r.Src })
+	dstRank := rank(recs, func(r *StateRecord) netip.AddrPort { return r.Dst })
+	out = make([]StateRecord, 0, len(recs))
+	for _, r := range recs {
+		k, j := srcRank[r.Src], dstRank[r.Dst]
+		if k >= s.Sources || j >= s.Destinations {
+			left++
+			continue
+		}
+		r.Src = SourceAddr(k)
+		r.Dst = DestAddr(j, s.Loopback)
+		out = append(out, r)
+	}
+	return out, left
+}
+
+// rank numbers the distinct keys of recs from the most frequent (0), ties
+// in order of first appearance.
+func rank[K comparable](recs []StateRecord, key func(*StateRecord) K) map[K]int {
+	count := map[K]int{}
+	var order []K
+	for i := range recs {
+		k := key(&recs[i])
+		if count[k] == 0 {
+			order = append(order, k)
+		}
+		count[k]++
+	}
+	slices.SortStableFunc(order, func(a, b K) int { return count[b] - count[a] })
+	out := make(map[K]int, len(order))
+	for i, k := range order {
+		out[k] = i
+	}
+	return out
 }

@@ -80,3 +80,34 @@ func TestReadState(t *testing.T) {
 		}
 	}
 }
+
+// TestMapState moves a host's sockets onto a generated workload's two
+// sources and one destination, by how often each address is used.
+func TestMapState(t *testing.T) {
+	a, b, c := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2"), netip.MustParseAddr("10.9.0.3")
+	web, db := netip.MustParseAddrPort("192.0.2.1:443"), netip.MustParseAddrPort("192.0.2.2:5432")
+	recs := []StateRecord{
+		{Src: a, Port: 40000, Dst: db, State: Established, Remaining: Forever},
+		{Src: b, Port: 40001, Dst: web, State: TimeWait, Remaining: time.Second},
+		{Src: b, Port: 40002, Dst: web, State: Established, Remaining: Forever},
+		{Src: c, Port: 40003, Dst: web, State: Established, Remaining: Forever},
+		{Src: a, Port: 40004, Dst: web, State: Established, Remaining: Forever},
+	}
+	spec := Spec{Sources: 2, Destinations: 1}
+	got, left := spec.MapState(recs)
+	// a (2 sockets, seen first) is source 0, b (2) source 1, c (1) is
+	// left out; web (4) is destination 0, db is left out.
+	want := []StateRecord{
+		{Src: SourceAddr(1), Port: 40001, Dst: DestAddr(0, false), State: TimeWait, Remaining: time.Second},
+		{Src: SourceAddr(1), Port: 40002, Dst: DestAddr(0, false), State: Established, Remaining: Forever},
+		{Src: SourceAddr(0), Port: 40004, Dst: DestAddr(0, false), State: Established, Remaining: Forever},
+	}
+	if left != 2 || len(got) != len(want) {
+		t.Fatalf("mapped %+v, left out %d; want %+v and 2", got, left, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("socket %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
