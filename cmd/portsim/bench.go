@@ -26,6 +26,19 @@ and report.md. Each finished run is saved at once; after an interrupt
 (Ctrl-C), -resume DIR runs only the missing ones and ends with the same
 files an uninterrupted run writes.
 
+The output directory is portsim's own: it writes only into a new or
+empty directory or one it wrote before (marked by .portsim-output, which
+holds the suite's fingerprint), never deletes a file it did not write,
+and holds a lock while it writes, so a second portsim writing the same
+directory stops at once and names the first. -resume refuses a directory
+whose suite, seeds, settings or traces changed since its runs were saved.
+
+Progress goes to stderr: a bar on a terminal, elsewhere (CI, Kubernetes,
+Slurm) a line every 5 seconds with the runs done, the rate and the time
+left; -quiet silences it. A suite estimated to simulate more than
+-max-attempts attempts in all, or whose runs would each need more than
+-max-memory, is refused before it starts; a large one is announced.
+
 Embedded suites are listed by 'portsim list'. A suite file is YAML; see
 README.md, "Suite format".
 

@@ -275,7 +275,8 @@ func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
 	if math.IsInf(top, 0) || math.IsNaN(top) || top <= 0 {
 		return nil
 	}
-	st.Workload.Rate = min(top, workload.MaxRate)
+	top = min(top, workload.MaxRate)
+	st.Workload.Rate = top
 	st.Duration, st.Attempts = 0, capacity.DefaultMaxAttempts
 	if m := st.EstimateMemory(nil); m > budget {
 		return usagef("capacity of %s: a run at %s/s would need about %s, above the budget of %s: lower destinations, sources or hold time, or raise the budget with -max-memory",

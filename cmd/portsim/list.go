@@ -10,6 +10,7 @@ import (
 
 	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/bench"
+	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/results/chart"
 )
 
@@ -18,7 +19,8 @@ Usage: portsim list [-json]
 
 Lists what portsim can simulate: every allocator (its summary, the source
 it models and the defaults of the stack it models), the workload kinds,
-the embedded suites and the charts.
+every setting, every metric (name, unit and meaning), the embedded suites
+and the charts. -json prints the same as JSON.
 
 Examples:
 
@@ -27,11 +29,27 @@ Examples:
 `
 
 type listJSON struct {
-	Allocators []allocJSON `json:"allocators"`
-	Workloads  workJSON    `json:"workloads"`
-	Settings   []nameDoc   `json:"settings"`
-	Suites     []nameDoc   `json:"suites"`
-	Charts     []nameDoc   `json:"charts"`
+	Allocators []allocJSON   `json:"allocators"`
+	Workloads  workJSON      `json:"workloads"`
+	Settings   []settingJSON `json:"settings"`
+	Metrics    []metricJSON  `json:"metrics"`
+	Suites     []nameDoc     `json:"suites"`
+	Charts     []nameDoc     `json:"charts"`
+}
+
+// settingJSON is a setting: a suite key and a flag of run and capacity.
+type settingJSON struct {
+	Name      string `json:"name"`
+	Arg       string `json:"arg"`
+	Doc       string `json:"doc"`
+	Sweepable bool   `json:"sweepable"`
+}
+
+// metricJSON is a metric of a run: a column of runs.csv.
+type metricJSON struct {
+	Name string `json:"name"`
+	Unit string `json:"unit"`
+	Doc  string `json:"doc"`
 }
 
 type allocJSON struct {
@@ -81,7 +99,10 @@ func listing() listJSON {
 		Paths:    []string{"connect", "bind", "udp"},
 	}
 	for _, st := range bench.Settings() {
-		l.Settings = append(l.Settings, nameDoc{Name: st.Name, Doc: st.Usage})
+		l.Settings = append(l.Settings, settingJSON{Name: st.Name, Arg: st.Arg(), Doc: st.Usage, Sweepable: st.Sweepable})
+	}
+	for _, m := range results.Metrics() {
+		l.Metrics = append(l.Metrics, metricJSON{Name: m.Name, Unit: m.Unit, Doc: m.Doc})
 	}
 	for _, n := range bench.SuiteNames() {
 		doc := ""
@@ -130,6 +151,23 @@ func runList(_ context.Context, args []string, stdout, _ io.Writer) error {
 	w := l.Workloads
 	fmt.Fprintf(stdout, "\nWorkloads:\n  arrivals:    %s\n  dest-order:  %s\n  hold:        %s\n  close:       %s\n  path:        %s\n",
 		strings.Join(w.Arrivals, ", "), strings.Join(w.Orders, ", "), strings.Join(w.Holds, ", "), strings.Join(w.Closes, ", "), strings.Join(w.Paths, ", "))
+	fmt.Fprintln(stdout, "\nSettings (suite keys; flags of portsim run and capacity; * cannot be swept):")
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, st := range l.Settings {
+		mark := ""
+		if !st.Sweepable {
+			mark = " *"
+		}
+		fmt.Fprintf(tw, "  %s %s%s\t%s\n", st.Name, st.Arg, mark, st.Doc)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout, "\nMetrics (columns of runs.csv; portsim run -metrics NAME):")
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tUNIT\tMEANING")
+	for _, m := range l.Metrics {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.Name, m.Unit, m.Doc)
+	}
+	tw.Flush()
 	fmt.Fprintln(stdout, "\nSuites (portsim bench NAME):")
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, s := range l.Suites {

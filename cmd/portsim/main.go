@@ -103,6 +103,7 @@ func commands() []command {
 		{"merge", "join the outputs of sharded suite runs into one result set", runMerge},
 		{"import", "turn a capture, conntrack table or ss snapshot into a trace or starting state", runImport},
 		{"probe", "measure the live Linux kernel's port choices; -compare checks a model", runProbe},
+		{"version", "print portsim's version, VCS revision and Go version", runVersion},
 		{"help", "show help for portsim or one command", nil},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -105,22 +106,47 @@ func TestBenchTinySuite(t *testing.T) {
 	}
 }
 
+// TestHelp compares the help of portsim and of every command with its
+// golden file, and checks that it is printed once, on stdout, the same
+// for "portsim help CMD" and "portsim CMD -h".
 func TestHelp(t *testing.T) {
-	out, _, code := portsim(t)
-	if code != 0 || !strings.Contains(out, "Commands:") {
-		t.Fatalf("no arguments: exit %d, %q", code, out)
+	out, errs, code := portsim(t)
+	if code != 0 || errs != "" {
+		t.Fatalf("no arguments: exit %d, stderr %q", code, errs)
 	}
+	golden(t, "help.golden", out)
 	for _, c := range commands() {
 		if c.run == nil {
 			continue
 		}
 		out, errs, code := portsim(t, c.name, "-h")
-		if code != 0 || !strings.Contains(out, "Usage: portsim "+c.name) || !strings.Contains(out, "Example") {
-			t.Errorf("%s -h: exit %d, stdout %.80q, stderr %q", c.name, code, out, errs)
+		if code != 0 || errs != "" {
+			t.Errorf("%s -h: exit %d, stderr %q", c.name, code, errs)
 		}
-		out2, _, _ := portsim(t, "help", c.name)
-		if out2 != out {
-			t.Errorf("help %s differs from %s -h", c.name, c.name)
+		golden(t, "help-"+c.name+".golden", out)
+		if n := strings.Count("\n"+out, "\nUsage"); n != 1 {
+			t.Errorf("%s -h prints Usage %d times", c.name, n)
 		}
+		out2, errs2, code2 := portsim(t, "help", c.name)
+		if out2 != out || errs2 != "" || code2 != 0 {
+			t.Errorf("help %s differs from %s -h (exit %d, stderr %q)", c.name, c.name, code2, errs2)
+		}
+	}
+}
+
+// TestVersionText checks the version lines from build information.
+func TestVersionText(t *testing.T) {
+	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Path: "github.com/portsim/portsim", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-11-29T12:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := versionText(bi), "portsim v1.2.3\nrevision 0123abcd (2026-11-29T12:00:00Z), modified\ngo1.26.0\n"; got != want {
+		t.Errorf("versionText = %q, want %q", got, want)
+	}
+	bi = &debug.BuildInfo{GoVersion: "go1.26.0"}
+	if got, want := versionText(bi), "portsim (devel)\nrevision unknown (built without VCS information)\ngo1.26.0\n"; got != want {
+		t.Errorf("versionText = %q, want %q", got, want)
+	}
+	out, errs, code := portsim(t, "version")
+	if code != 0 || errs != "" || !strings.HasPrefix(out, "portsim ") || strings.Count(out, "\n") != 3 {
+		t.Errorf("portsim version: exit %d, %q, %q", code, out, errs)
 	}
 }
