@@ -38,6 +38,7 @@ func normalizeErr(s, dir string) string {
 	s = regexp.MustCompile(`(fingerprint|this suite) [0-9a-f]{12}`).ReplaceAllString(s, "$1 F")
 	s = regexp.MustCompile(`about [0-9.]+ [KMG]iB`).ReplaceAllString(s, "about N MiB")
 	s = regexp.MustCompile("to see all [0-9]+").ReplaceAllString(s, "to see all N")
+	s = regexp.MustCompile(`or a setting \([^)]*\)`).ReplaceAllString(s, "or a setting (SETTINGS)")
 	return s
 }
 
@@ -103,7 +104,7 @@ func errorCases(t *testing.T, dir string) []errorCase {
 		{show: "portsim run -o afile/out", args: []string{"run", "-o", filepath.Join(dir, "afile", "out")}, code: 2, want: "portsim: flag -o: output directory DIR/afile/out: cannot create it: mkdir DIR/afile: not a directory"},
 		{show: "portsim run -events nodir/e.csv", args: []string{"run", "-events", filepath.Join(dir, "nodir", "e.csv"), "-duration", "1s"}, code: 2, want: "portsim: flag -events: writing DIR/nodir/e.csv: open DIR/nodir/.e.csv.tmp-*: no such file or directory"},
 		{show: "portsim bench standrad", args: []string{"bench", "standrad"}, code: 2, want: `portsim: suite "standrad": no embedded suite by that name and no such file (did you mean "standard"?); embedded suites: ` + strings.Join(bench.SuiteNames(), ", ")},
-		{show: "portsim bench badkey.yaml (unknown key)", args: []string{"bench", badKey}, code: 2, want: `portsim: DIR/badkey.yaml:5: scenario "a": unknown key "rat" (did you mean "rate"?); expected one of ` + "name, description, allocators, charts, x, chart-at, events, metrics, published, or a setting (" + strings.Join(bench.SettingNames(), ", ") + ")"},
+		{show: "portsim bench badkey.yaml (unknown key)", args: []string{"bench", badKey}, code: 2, want: `portsim: DIR/badkey.yaml:5: scenario "a": unknown key "rat" (did you mean "rate"?); expected one of ` + "name, description, allocators, charts, x, chart-at, events, metrics, published, or a setting (SETTINGS)"},
 		{show: "portsim bench badtype.yaml (wrong type)", args: []string{"bench", badType}, code: 2, want: "portsim: DIR/badtype.yaml:2: seeds: expected a single value, got a list"},
 		{show: "portsim bench badchart.yaml (unknown chart)", args: []string{"bench", badChart}, code: 2, want: `portsim: DIR/badchart.yaml:3: charts: unknown chart "probe-cdf" (did you mean "probes-cdf"?): expected one of ` + chartNames() + ", errors-by-KEY"},
 		{show: "portsim bench escape.yaml (name: ../../escape)", args: []string{"bench", escape}, code: 2, want: `portsim: DIR/escape.yaml:1: suite name "../../escape": expected 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`},
