@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/portsim/portsim/allocator"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -148,5 +151,48 @@ func TestVersionText(t *testing.T) {
 	out, errs, code := portsim(t, "version")
 	if code != 0 || errs != "" || !strings.HasPrefix(out, "portsim ") || strings.Count(out, "\n") != 3 {
 		t.Errorf("portsim version: exit %d, %q, %q", code, out, errs)
+	}
+}
+
+// TestAllocatorAll: -allocator all runs every registered allocator, as
+// allocators: all does in a suite.
+func TestAllocatorAll(t *testing.T) {
+	out, errs, code := portsim(t, "run", "-allocator", "all", "-duration", "1s", "-rate", "10", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var runs []struct{ Allocator string }
+	if err := json.Unmarshal([]byte(out), &runs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range runs {
+		got = append(got, r.Allocator)
+	}
+	if want := allocator.Names(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("ran %v, want %v", got, want)
+	}
+}
+
+// TestResumeShardFromMarker: -resume of a shard's directory without
+// -shard resumes that shard (taken from the directory's marker), and the
+// hint of the interrupted shard says -shard.
+func TestResumeShardFromMarker(t *testing.T) {
+	dir := t.TempDir()
+	suite := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(suite, []byte("name: s\nseeds: 4\nduration: 1s\nallocators: [linux]\nscenarios: [{name: a, rate: 10}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var o, e bytes.Buffer
+	err := run(ctx, []string{"bench", "-quiet", "-shard", "2/2", "-o", out, suite}, &o, &e)
+	if code := exitCode(err, &e); code != 1 || !strings.HasSuffix(e.String(), "resume with `portsim bench -resume "+out+" -shard 2/2`\n") {
+		t.Fatalf("exit %d, %s", code, e.String())
+	}
+	stdout, errs, code := portsim(t, "bench", "-quiet", "-resume", out)
+	if code != 0 || !strings.HasPrefix(stdout, "suite s: 2 runs (2 run now, 0 kept)") {
+		t.Fatalf("resume: exit %d, %s %s", code, stdout, errs)
 	}
 }
