@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strconv"
 	"time"
@@ -14,12 +15,20 @@ import (
 )
 
 // EventHeader is the header line of a per-attempt event log.
-const EventHeader = "time_ns,src,dst,dst_port,path,port,probes,outcome"
+const EventHeader = "time_ns,src,dst,dst_port,path,port,probes,outcome,hold_ns,close"
+
+// eventHeaderV1 is the header of event logs written before the hold_ns
+// and close columns, which EventReader still reads.
+const eventHeaderV1 = "time_ns,src,dst,dst_port,path,port,probes,outcome"
 
 // eventFields returns the field names of EventHeader.
-func eventFields() [8]string {
-	return [8]string{"time_ns", "src", "dst", "dst_port", "path", "port", "probes", "outcome"}
+func eventFields() [10]string {
+	return [10]string{"time_ns", "src", "dst", "dst_port", "path", "port", "probes", "outcome", "hold_ns", "close"}
 }
+
+// Forever is Attempt.Hold for a connection that is never closed (it is
+// workload.Forever); the log writes it as -1.
+const Forever time.Duration = math.MaxInt64
 
 // Attempt is one port allocation attempt, a row of the event log.
 type Attempt struct {
@@ -34,6 +43,12 @@ type Attempt struct {
 	Probes int
 	// OK reports whether a port was allocated; false means ErrExhausted.
 	OK bool
+	// Hold is how long the connection was to stay established (Forever
+	// for never) and Close the side that closes it first: "client",
+	// "server" or "rst". With them the log replays as a trace. Read from
+	// a log written before they were added, they are 0 and "".
+	Hold  time.Duration
+	Close string
 }
 
 // EventWriter writes a per-attempt event log as CSV: the header
@@ -47,6 +62,11 @@ type Attempt struct {
 //	port      port allocated, 0 when the attempt failed
 //	probes    Checker calls made
 //	outcome   "ok" or "exhausted"
+//	hold_ns   how long the connection was to stay established, in
+//	          nanoseconds, -1 for never (also for a failed attempt:
+//	          what the workload asked for)
+//	close     the side that closes first: client, server or rst ("" for
+//	          an attempt read from a log without this column)
 //
 // No field needs quoting. Rows are buffered: call Flush at the end. Write
 // does not allocate. An EventWriter is not safe for concurrent use.
@@ -89,10 +109,18 @@ func (e *EventWriter) Write(a Attempt) error {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, int64(a.Probes), 10)
 	if a.OK {
-		b = append(b, ",ok\n"...)
+		b = append(b, ",ok,"...)
 	} else {
-		b = append(b, ",exhausted\n"...)
+		b = append(b, ",exhausted,"...)
 	}
+	if a.Hold == Forever {
+		b = append(b, "-1"...)
+	} else {
+		b = strconv.AppendInt(b, int64(a.Hold), 10)
+	}
+	b = append(b, ',')
+	b = append(b, a.Close...)
+	b = append(b, '\n')
 	e.buf = b
 	if _, err := e.w.Write(b); err != nil {
 		return fmt.Errorf("writing event log: %w", err)
@@ -112,14 +140,16 @@ func (e *EventWriter) Flush() error {
 type EventReader struct {
 	cr   *csv.Reader
 	name string
+	n    int // fields per row: 10, or 8 in a log without hold_ns and close
 }
 
 // NewEventReader returns a reader of the event log r and checks its
-// header. name names the input in errors, which give the line number
-// ("events.csv:12: ...").
+// header, EventHeader or the header of a log written before the hold_ns
+// and close columns. name names the input in errors, which give the line
+// number ("events.csv:12: ...").
 func NewEventReader(r io.Reader, name string) (*EventReader, error) {
 	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 8
+	cr.FieldsPerRecord = 0 // the header's
 	cr.ReuseRecord = true
 	er := &EventReader{cr: cr, name: name}
 	rec, err := cr.Read()
@@ -129,8 +159,13 @@ func NewEventReader(r io.Reader, name string) (*EventReader, error) {
 	if err != nil {
 		return nil, er.wrap(err)
 	}
-	for i, want := range eventFields() {
-		if rec[i] != want {
+	if len(rec) != 8 && len(rec) != 10 {
+		return nil, fmt.Errorf("%s:1: header of %d fields, expected the header %q", name, len(rec), EventHeader)
+	}
+	er.n = len(rec)
+	fields := eventFields()
+	for i := range rec {
+		if rec[i] != fields[i] {
 			return nil, fmt.Errorf("%s:1: header field %d is %q, expected the header %q", name, i+1, rec[i], EventHeader)
 		}
 	}
@@ -140,12 +175,20 @@ func NewEventReader(r io.Reader, name string) (*EventReader, error) {
 func (er *EventReader) wrap(err error) error {
 	if pe, ok := errors.AsType[*csv.ParseError](err); ok {
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
-			return fmt.Errorf("%s:%d: expected 8 fields (%s)", er.name, pe.Line, EventHeader)
+			header := EventHeader
+			if er.n == 8 {
+				header = eventHeaderV1
+			}
+			return fmt.Errorf("%s:%d: expected %d fields (%s)", er.name, pe.Line, er.n, header)
 		}
 		return fmt.Errorf("%s:%d: %w", er.name, pe.Line, pe.Err)
 	}
 	return fmt.Errorf("%s: %w", er.name, err)
 }
+
+// HasHold reports whether the log has the hold_ns and close columns (a
+// log written before they were added has not, and cannot be replayed).
+func (er *EventReader) HasHold() bool { return er.n == 10 }
 
 // Next returns the next attempt, or io.EOF after the last one.
 func (er *EventReader) Next() (Attempt, error) {
@@ -211,6 +254,23 @@ func (er *EventReader) Next() (Attempt, error) {
 		}
 	default:
 		return bad(7, "expected ok or exhausted")
+	}
+	if er.n == 10 {
+		hold, err := strconv.ParseInt(rec[8], 10, 64)
+		switch {
+		case err != nil || hold < -1:
+			return bad(8, "expected nanoseconds >= 0, or -1 for never")
+		case hold == -1:
+			a.Hold = Forever
+		default:
+			a.Hold = time.Duration(hold)
+		}
+		switch rec[9] {
+		case "client", "server", "rst", "":
+			a.Close = rec[9]
+		default:
+			return bad(9, "expected client, server or rst (or nothing, for an attempt of an older log)")
+		}
 	}
 	return a, nil
 }

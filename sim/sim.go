@@ -654,7 +654,7 @@ func (s *state) arrive() error {
 		s.fb.Done(*a, ok)
 	}
 	if s.cfg.OnAttempt != nil {
-		if err := s.cfg.OnAttempt(results.Attempt{At: a.At, Flow: a.Flow, Port: port, Probes: int(probes), OK: ok}); err != nil {
+		if err := s.cfg.OnAttempt(results.Attempt{At: a.At, Flow: a.Flow, Port: port, Probes: int(probes), OK: ok, Hold: a.Hold, Close: a.Close.String()}); err != nil {
 			return fmt.Errorf("sim: event log: %w", err)
 		}
 	}
@@ -813,7 +813,7 @@ func (s *state) poolFailure(a *workload.Arrival) error {
 		s.fb.Done(*a, false)
 	}
 	if s.cfg.OnAttempt != nil {
-		if err := s.cfg.OnAttempt(results.Attempt{At: a.At, Flow: a.Flow, Probes: 0, OK: false}); err != nil {
+		if err := s.cfg.OnAttempt(results.Attempt{At: a.At, Flow: a.Flow, Probes: 0, OK: false, Hold: a.Hold, Close: a.Close.String()}); err != nil {
 			return fmt.Errorf("sim: event log: %w", err)
 		}
 	}

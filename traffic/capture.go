@@ -118,20 +118,24 @@ const (
 	FormatConntrack Format = "conntrack"
 	FormatSS        Format = "ss"
 	FormatEvents    Format = "events"
+	// FormatEventLog is portsim's own per-attempt event log (portsim run
+	// -events), which traffic does not read itself.
+	FormatEventLog Format = "eventlog"
 )
 
 // ParseFormat checks a format name.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case FormatAuto, FormatPcap, FormatPcapng, FormatConntrack, FormatSS, FormatEvents:
+	case FormatAuto, FormatPcap, FormatPcapng, FormatConntrack, FormatSS, FormatEvents, FormatEventLog:
 		return f, nil
 	}
-	return "", fmt.Errorf("format %q: expected auto, pcap, pcapng, conntrack, ss or events", s)
+	return "", fmt.Errorf("format %q: expected auto, pcap, pcapng, conntrack, ss, events or eventlog", s)
 }
 
 // Sniff guesses the format of the input from its first bytes: the pcap
-// and pcapng magic numbers, an `ss` header, a conntrack event
-// ("[NEW]", "[DESTROY]", "[UPDATE]") or a conntrack listing line.
+// and pcapng magic numbers, portsim's event-log header, an `ss` header, a
+// conntrack event ("[NEW]", "[DESTROY]", "[UPDATE]") or a conntrack
+// listing line.
 func Sniff(br *bufio.Reader) Format {
 	head, _ := br.Peek(512)
 	if len(head) >= 4 {
@@ -144,6 +148,8 @@ func Sniff(br *bufio.Reader) Format {
 	}
 	s := string(head)
 	switch {
+	case len(s) >= 19 && s[:19] == "time_ns,src,dst,dst":
+		return FormatEventLog
 	case hasWord(s, "[NEW]") || hasWord(s, "[DESTROY]") || hasWord(s, "[UPDATE]"):
 		return FormatEvents
 	case hasWord(s, "State") && (hasWord(s, "Local") || hasWord(s, "Recv-Q")):

@@ -28,6 +28,8 @@ input) is one of:
 	              with no end in the capture holds to the capture's end
 	              and is marked by a "# open" comment line.
 	events        conntrack -E -o timestamp: [NEW] events become attempts
+	eventlog      portsim's own event log (portsim run -events): its
+	              connect and UDP attempts, with their holds and closes
 	conntrack     conntrack -L or /proc/net/nf_conntrack: the ports a NAT
 	              gateway holds, as a starting state
 	ss            ss -tan or ss -tano: the host's established and
@@ -54,7 +56,7 @@ Examples:
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", importUsage, stdout)
 	out := fs.String("o", "", "write the trace or state to `FILE` (default standard output)")
-	format := fs.String("format", "auto", "input format: `auto`, pcap, pcapng, conntrack, ss or events")
+	format := fs.String("format", "auto", "input format: `auto`, pcap, pcapng, conntrack, ss, events (conntrack -E) or eventlog (portsim run -events)")
 	client := fs.String("client", "", "keep connections opened from addresses in `CIDR` (captures; default every SYN sender)")
 	proto := fs.String("proto", "tcp", "`tcp` or udp connections (captures and events)")
 	udpIdle := fs.Duration("udp-idle", traffic.DefaultUDPIdle, "a UDP flow ends after this long without a packet (`DURATION`)")
@@ -165,6 +167,8 @@ func convert(name string, r *bufio.Reader, f traffic.Format, opt traffic.Capture
 		return err
 	}
 	switch f {
+	case traffic.FormatEventLog:
+		return convertEventLog(name, r, w)
 	case traffic.FormatPcap, traffic.FormatPcapng, traffic.FormatEvents:
 		tw := workload.NewTraceWriter(w)
 		emit := func(c traffic.Conn) error {
@@ -224,4 +228,47 @@ func convert(name string, r *bufio.Reader, f traffic.Format, opt traffic.Capture
 		return s, nil
 	}
 	return "", usagef("%s: format %s cannot be imported", name, f)
+}
+
+// convertEventLog turns portsim's event log into a trace: every connect()
+// and UDP attempt (bind(0) has no destination to replay), succeeded or
+// not, at its time with its hold and close.
+func convertEventLog(name string, r io.Reader, w io.Writer) (string, error) {
+	er, err := results.NewEventReader(r, name)
+	if err != nil {
+		return "", asUsage(err)
+	}
+	if !er.HasHold() {
+		return "", usagef("%s: an event log without the hold_ns and close columns (written by an older portsim) cannot be replayed; run again with -events", name)
+	}
+	tw := workload.NewTraceWriter(w)
+	var n, binds int
+	for {
+		a, err := er.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", asUsage(err)
+		}
+		if !a.Flow.Dst.IsValid() {
+			binds++
+			continue
+		}
+		c, err := workload.ParseClose(a.Close)
+		if err != nil {
+			return "", usagef("%s: attempt at %d ns has no close side", name, int64(a.At))
+		}
+		if err := tw.Write(workload.TraceRecord{At: a.At, Src: a.Flow.Src, Dst: a.Flow.Dst, Hold: a.Hold, Close: c}); err != nil {
+			return "", err
+		}
+		n++
+	}
+	if err := tw.Flush(); err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return "", usagef("%s: no connect() or UDP attempt: nothing to import", name)
+	}
+	return fmt.Sprintf("%s: %d attempts, %d bind(0) attempts left out (no destination)", name, n, binds), nil
 }

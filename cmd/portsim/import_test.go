@@ -59,7 +59,7 @@ func TestImport(t *testing.T) {
 		{[]string{"import", ss}, ss + `:2: local address "10.0.0.1:http": expected a port number 1..65535 (run ss with -n)`},
 		{[]string{"import", "-format", "pcapng", cut}, cut + ": not a pcapng file: Unknown magic a1b23c4d"},
 		{[]string{"import", "-client", "10.0.0.0/33", cut}, `flag -client "10.0.0.0/33": expected a CIDR such as 10.0.0.0/8 or an address`},
-		{[]string{"import", "-format", "json", cut}, `flag -format "json": expected auto, pcap, pcapng, conntrack, ss or events`},
+		{[]string{"import", "-format", "json", cut}, `flag -format "json": expected auto, pcap, pcapng, conntrack, ss, events or eventlog`},
 		{[]string{"import", "-o", ss, ss}, "flag -o " + ss + ": is the input file; choose another output"},
 		{[]string{"import"}, "import: expected one FILE to import, got 0 arguments (see `portsim help import`)"},
 	} {
@@ -100,5 +100,37 @@ func TestRunState(t *testing.T) {
 	_, errs, code := portsim(t, "run", "-state", bad)
 	if want := "portsim: flag -state: " + bad + `:2: column state: "closed": expected established or time_wait` + "\n"; code != 2 || errs != want {
 		t.Errorf("bad state: exit %d, %q; want 2, %q", code, errs, want)
+	}
+}
+
+// TestEventLogReplay: a run's event log imports to a trace whose replay
+// makes the same attempts, with the same ports, as the run.
+func TestEventLogReplay(t *testing.T) {
+	dir := t.TempDir()
+	ev, ev2, trace := filepath.Join(dir, "ev.csv"), filepath.Join(dir, "ev2.csv"), filepath.Join(dir, "trace.csv")
+	for _, args := range [][]string{
+		{"run", "-rate", "400", "-duration", "30s", "-hold", "exp:2s", "-range", "40000-45000", "-close", "server", "-events", ev},
+		{"import", "-o", trace, ev},
+		{"run", "-trace", trace, "-range", "40000-45000", "-events", ev2},
+	} {
+		if _, errs, code := portsim(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+	}
+	a, err := os.ReadFile(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(ev2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) || bytes.Count(a, []byte("\n")) < 10000 {
+		t.Errorf("the replay's event log differs from the run's (%d and %d bytes)", len(a), len(b))
+	}
+	old := filepath.Join(dir, "old.csv")
+	os.WriteFile(old, []byte("time_ns,src,dst,dst_port,path,port,probes,outcome\n0,10.0.0.1,198.18.0.1,443,connect,40000,1,ok\n"), 0o644)
+	if _, errs, code := portsim(t, "import", old); code != 2 || errs != "portsim: "+old+": an event log without the hold_ns and close columns (written by an older portsim) cannot be replayed; run again with -events\n" {
+		t.Errorf("old event log: exit %d, %q", code, errs)
 	}
 }
