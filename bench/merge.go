@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/results"
 )
 
@@ -16,6 +17,12 @@ import (
 // checks that they ran the same suite and that no run is missing or
 // duplicated, and writes every result file and the report for the whole.
 func Merge(out string, shardDirs []string, commit string, start time.Time) (*Outcome, error) {
+	return MergeWith(allocator.Builtins(), out, shardDirs, commit, start)
+}
+
+// MergeWith is Merge with the suite's allocator names resolved against
+// reg.
+func MergeWith(reg allocator.Set, out string, shardDirs []string, commit string, start time.Time) (*Outcome, error) {
 	if len(shardDirs) == 0 {
 		return nil, fmt.Errorf("merge: no shard directories given")
 	}
@@ -49,7 +56,7 @@ func Merge(out string, shardDirs []string, commit string, start time.Time) (*Out
 		}
 		all = append(all, runs...)
 	}
-	s, err := Parse(suiteData, filepath.Join(shardDirs[0], SuiteFile), shardDirs[0])
+	s, err := ParseWith(reg, suiteData, filepath.Join(shardDirs[0], SuiteFile), shardDirs[0])
 	if err != nil {
 		return nil, err
 	}

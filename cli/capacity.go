@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -69,7 +69,7 @@ var capacityFixed = map[string]string{
 	"trace":    "a trace has no rate to search",
 }
 
-func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("capacity", capacityUsage, stdout)
 	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]` (or all) whose OS profile sets the stack defaults (see `portsim list`)")
 	var params stringList
@@ -92,7 +92,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return usagef("capacity: unexpected argument %q (flags come before arguments; see `portsim help capacity`)", fs.Arg(0))
 	}
-	o, err := parseAllocs(*alloc, params)
+	o, err := parseAllocs(a.reg, *alloc, params)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func capacityError(alloc string, err error) error {
 // alloc makes — at 32 times the analytic bound, the highest rate it
 // tries, or at the -rate given — and refuses it above budget.
 func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
-	spec, err := allocator.Lookup(alloc)
+	spec, err := o.reg.Lookup(alloc)
 	if err != nil {
 		return usagef("flag -allocator: %v", err)
 	}
@@ -288,7 +288,7 @@ func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
 // capacityConfig builds the simulation template of one allocator from
 // the flags.
 func capacityConfig(alloc string, o runOptions) (sim.Config, error) {
-	spec, err := allocator.Lookup(alloc)
+	spec, err := o.reg.Lookup(alloc)
 	if err != nil {
 		return sim.Config{}, usagef("flag -allocator: %v", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -21,7 +21,7 @@ Example:
 	portsim version
 `
 
-func runVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
+func (a *app) runVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("version", versionUsage, stdout)
 	if err := parseFlags(fs, args); err != nil {
 		return err

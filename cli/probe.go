@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -61,7 +61,7 @@ Examples:
 	portsim probe -compare linux -only connect-exhaust,tw-reuse-2
 `
 
-func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (a *app) runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "-child" {
 		// The hidden child of a probe, re-executed in a new namespace.
 		return probe.Child(ctx, os.Stdin, stdout)
@@ -106,6 +106,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var models probe.Models
 	if *compare != "" {
 		m := probe.Model{Name: *compare, Params: map[string]string{}}
+		specs := map[string]allocator.Spec{}
 		for _, p := range params {
 			k, v, ok := strings.Cut(p, "=")
 			if !ok || k == "" {
@@ -114,11 +115,14 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			m.Params[k] = v
 		}
 		for _, f := range [][2]string{{"compare", *compare}, {"bind", *bindModel}, {"udp", *udpModel}} {
-			if _, err := allocator.Lookup(f[1]); err != nil {
+			spec, err := a.reg.Lookup(f[1])
+			if err != nil {
 				return usagef("flag -%s: %v", f[0], err)
 			}
+			specs[f[1]] = spec
 		}
-		models = probe.Models{Connect: m, Bind: probe.Model{Name: *bindModel}, UDP: probe.Model{Name: *udpModel}}
+		m.Spec = specs[*compare]
+		models = probe.Models{Connect: m, Bind: probe.Model{Name: *bindModel, Spec: specs[*bindModel]}, UDP: probe.Model{Name: *udpModel, Spec: specs[*udpModel]}}
 		if err := models.Validate(); err != nil {
 			return usagef("flag -param: %v", err)
 		}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,7 +77,7 @@ func errorCases(t *testing.T, dir string) []errorCase {
 	write("empty/runs.jsonl", "")
 	write("cut/suite.yaml", micro)
 	write("cut/runs.jsonl", `{"allocator": "linux", "scen`)
-	recorded := filepath.Join("..", "..", "probe", "testdata", "linux-6.18-x86_64.json")
+	recorded := filepath.Join("..", "probe", "testdata", "linux-6.18-x86_64.json")
 	rel := func(p string) string { return strings.TrimPrefix(p, dir+string(filepath.Separator)) }
 	_ = rel
 	return []errorCase{
@@ -226,7 +228,7 @@ func readmeRow(show, msg string, code int) string {
 // rows, or rewrites them with -update.
 func checkReadmeTable(t *testing.T, rows []string) {
 	t.Helper()
-	path := filepath.Join("..", "..", "README.md")
+	path := filepath.Join("..", "README.md")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +260,7 @@ func checkReadmeTable(t *testing.T, rows []string) {
 // recorded probe of a real kernel: linux passes (exit 0), sequential fails
 // (exit 1, above).
 func TestProbeCompareRecorded(t *testing.T) {
-	out, errs, code := portsim(t, "probe", "-compare", "linux", "-observations", filepath.Join("..", "..", "probe", "testdata", "linux-6.18-x86_64.json"))
+	out, errs, code := portsim(t, "probe", "-compare", "linux", "-observations", filepath.Join("..", "probe", "testdata", "linux-6.18-x86_64.json"))
 	if code != 0 || !strings.Contains(out, "PASS: all 37 checks pass") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
@@ -268,7 +270,7 @@ func TestProbeCompareRecorded(t *testing.T) {
 // bench exits 1 and says how to resume, and -resume finishes it.
 func TestInterruptedBench(t *testing.T) {
 	dir := t.TempDir()
-	suite := filepath.Join("..", "..", "bench", "testdata", "tiny.yaml")
+	suite := filepath.Join("..", "bench", "testdata", "tiny.yaml")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // interrupted before the first run finishes
 	var out, errb strings.Builder
@@ -296,8 +298,11 @@ func TestMain(m *testing.M) {
 		os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 	}
 	if os.Getenv("PORTSIM_MAIN") != "" {
-		os.Args = append([]string{"portsim"}, strings.Fields(os.Getenv("PORTSIM_MAIN"))...)
-		main()
+		// What cmd/portsim's main does.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Main(ctx, strings.Fields(os.Getenv("PORTSIM_MAIN")), os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -306,7 +311,7 @@ func TestMain(m *testing.M) {
 // keep what it finished, exit with status 1 and say how to resume.
 func TestSignalStopsBench(t *testing.T) {
 	dir := t.TempDir()
-	suite, _ := filepath.Abs(filepath.Join("..", "..", "bench", "testdata", "slow.yaml"))
+	suite, _ := filepath.Abs(filepath.Join("..", "bench", "testdata", "slow.yaml"))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PORTSIM_MAIN=bench -j 1 -o "+dir+" "+suite)
 	var stderr strings.Builder

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -85,7 +85,7 @@ func TestRunGolden(t *testing.T) {
 // then redraws it with plot.
 func TestBenchTinySuite(t *testing.T) {
 	dir := t.TempDir()
-	out, errs, code := portsim(t, "bench", "-o", dir, "-j", "2", filepath.Join("..", "..", "bench", "testdata", "tiny.yaml"))
+	out, errs, code := portsim(t, "bench", "-o", dir, "-j", "2", filepath.Join("..", "bench", "testdata", "tiny.yaml"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

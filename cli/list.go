@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/bench"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/results/chart"
@@ -78,9 +77,9 @@ type workJSON struct {
 	Paths    []string `json:"paths"`
 }
 
-func listing() listJSON {
+func (a *app) listing() listJSON {
 	var l listJSON
-	for _, s := range allocator.Registry() {
+	for _, s := range a.reg.Specs() {
 		a := allocJSON{
 			Name: s.Name, Summary: s.Summary, Source: s.Source,
 			Range: fmt.Sprintf("%d-%d", s.Profile.Range.Lo, s.Profile.Range.Hi), TimeWait: s.Profile.TimeWait.String(),
@@ -106,7 +105,7 @@ func listing() listJSON {
 	}
 	for _, n := range bench.SuiteNames() {
 		doc := ""
-		if s, err := bench.Load(n); err == nil {
+		if s, err := bench.LoadWith(a.reg, n); err == nil {
 			doc = oneLine(s.Description)
 		}
 		l.Suites = append(l.Suites, nameDoc{Name: n, Doc: doc})
@@ -120,7 +119,7 @@ func listing() listJSON {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func runList(_ context.Context, args []string, stdout, _ io.Writer) error {
+func (a *app) runList(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("list", listUsage, stdout)
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	if err := parseFlags(fs, args); err != nil {
@@ -129,7 +128,7 @@ func runList(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("list: unexpected argument %q", fs.Arg(0))
 	}
-	l := listing()
+	l := a.listing()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -56,7 +56,7 @@ Examples:
 	portsim bench capacity -shard 2/4 -o out/capacity-2
 `
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (a *app) runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchUsage, stdout)
 	out := fs.String("o", "", "output `DIR` (default out/SUITE, or out/SUITE/shard-K-of-N)")
 	jobs := fs.Int("j", 0, "runs in parallel (default: the number of CPUs)")
@@ -105,7 +105,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if m, err := bench.ReadMarker(dir); err == nil && n == 0 && m.Shards > 0 {
 			k, n = m.Shard, m.Shards // the shard the directory holds
 		}
-		if s, err = bench.Load(filepath.Join(dir, bench.SuiteFile)); err != nil {
+		if s, err = bench.LoadWith(a.reg, filepath.Join(dir, bench.SuiteFile)); err != nil {
 			return usagef("flag -resume: %v", err)
 		}
 		s.Dir = dir
@@ -114,7 +114,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(pos) == 1 {
 			name = pos[0]
 		}
-		if s, err = bench.Load(name); err != nil {
+		if s, err = bench.LoadWith(a.reg, name); err != nil {
 			return asUsage(err)
 		}
 		if *seeds != 0 {
@@ -218,7 +218,7 @@ Example:
 	portsim plot out/standard
 `
 
-func runPlot(_ context.Context, args []string, stdout, _ io.Writer) error {
+func (a *app) runPlot(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("plot", plotUsage, stdout)
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -228,7 +228,7 @@ func runPlot(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return usagef("plot: expected one directory, the output of portsim bench (see `portsim help plot`)")
 	}
 	dir := pos[0]
-	s, err := bench.Load(filepath.Join(dir, bench.SuiteFile))
+	s, err := bench.LoadWith(a.reg, filepath.Join(dir, bench.SuiteFile))
 	if err != nil {
 		return usagef("plot: %s is not a suite output: %v", dir, err)
 	}
@@ -273,7 +273,7 @@ Example:
 	portsim merge -o out/capacity out/capacity/shard-*-of-4
 `
 
-func runMerge(_ context.Context, args []string, stdout, _ io.Writer) error {
+func (a *app) runMerge(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("merge", mergeUsage, stdout)
 	out := fs.String("o", "", "output `DIR` for the merged results (required)")
 	commit := fs.String("commit", "", "commit id to record in the manifest")
@@ -287,7 +287,7 @@ func runMerge(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if len(shards) == 0 {
 		return usagef("merge: expected the shard directories to join")
 	}
-	o, err := bench.Merge(*out, shards, *commit, time.Now())
+	o, err := bench.MergeWith(a.reg, *out, shards, *commit, time.Now())
 	if err != nil {
 		if _, busy := errors.AsType[*bench.BusyError](err); busy {
 			return err

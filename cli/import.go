@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -53,7 +53,7 @@ Examples:
 	portsim run -state state.csv -rate 300 -duration 10m
 `
 
-func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (a *app) runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", importUsage, stdout)
 	out := fs.String("o", "", "write the trace or state to `FILE` (default standard output)")
 	format := fs.String("format", "auto", "input format: `auto`, pcap, pcapng, conntrack, ss, events (conntrack -E) or eventlog (portsim run -events)")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -94,20 +94,22 @@ type runOptions struct {
 	allocs   []string
 	params   map[string]map[string]string // allocator -> params
 	settings [][2]string
+	// reg is the set the allocator names resolve against.
+	reg allocator.Set
 }
 
 // parseAllocs reads -allocator and -param values.
-func parseAllocs(list string, params []string) (runOptions, error) {
-	o := runOptions{params: map[string]map[string]string{}}
+func parseAllocs(reg allocator.Set, list string, params []string) (runOptions, error) {
+	o := runOptions{params: map[string]map[string]string{}, reg: reg}
 	if strings.TrimSpace(list) == "all" {
-		list = strings.Join(allocator.Names(), ",")
+		list = strings.Join(reg.Names(), ",")
 	}
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
-		if _, err := allocator.Lookup(name); err != nil {
+		if _, err := reg.Lookup(name); err != nil {
 			return o, usagef("flag -allocator: %v", err)
 		}
 		o.allocs = append(o.allocs, name)
@@ -127,7 +129,7 @@ func parseAllocs(list string, params []string) (runOptions, error) {
 		}
 		matched := false
 		for _, a := range o.allocs {
-			spec, _ := allocator.Lookup(a)
+			spec, _ := o.reg.Lookup(a)
 			if target != "" && target != a {
 				continue
 			}
@@ -143,7 +145,7 @@ func parseAllocs(list string, params []string) (runOptions, error) {
 		if !matched {
 			var known []string
 			for _, a := range o.allocs {
-				spec, _ := allocator.Lookup(a)
+				spec, _ := o.reg.Lookup(a)
 				for _, sp := range spec.Params {
 					known = append(known, a+":"+sp.Name)
 				}
@@ -156,7 +158,7 @@ func parseAllocs(list string, params []string) (runOptions, error) {
 	}
 	// Let the allocators check their params now, so the error names the flag.
 	for _, a := range o.allocs {
-		spec, _ := allocator.Lookup(a)
+		spec, _ := o.reg.Lookup(a)
 		if _, err := spec.Build(allocator.Config{Range: spec.Profile.Range, Seed: 1, Params: o.params[a]}); err != nil {
 			return o, usagef("flag -param: %v", err)
 		}
@@ -168,7 +170,7 @@ func parseAllocs(list string, params []string) (runOptions, error) {
 // bad value is reported against its flag.
 func (o runOptions) checkSettings() error {
 	for _, a := range o.allocs {
-		spec, _ := allocator.Lookup(a)
+		spec, _ := o.reg.Lookup(a)
 		st := bench.NewSetup(spec.Profile)
 		for _, kv := range o.settings {
 			set, _ := bench.LookupSetting(kv[0])
@@ -213,7 +215,7 @@ func (o runOptions) suite(seed uint64, seeds int, events bool) (*bench.Suite, er
 	for _, kv := range o.settings {
 		fmt.Fprintf(&b, "    %s: %s\n", kv[0], q(kv[1]))
 	}
-	s, err := bench.Parse([]byte(b.String()), "flags", ".")
+	s, err := bench.ParseWith(o.reg, []byte(b.String()), "flags", ".")
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -234,7 +236,7 @@ func describeFlags(o runOptions) string {
 	return strings.Join(parts, " ")
 }
 
-func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (a *app) runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", runUsage, stdout)
 	alloc := fs.String("allocator", "linux", "allocator `NAME[,NAME...]`, or all (see `portsim list`)")
 	var params stringList
@@ -271,7 +273,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		extraMetrics = append(extraMetrics, m)
 	}
-	o, err := parseAllocs(*alloc, params)
+	o, err := parseAllocs(a.reg, *alloc, params)
 	if err != nil {
 		return err
 	}

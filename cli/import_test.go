@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // then checks that bad input exits 2 naming the file and the packet or
 // line.
 func TestImport(t *testing.T) {
-	td := filepath.Join("..", "..", "traffic", "testdata")
+	td := filepath.Join("..", "traffic", "testdata")
 	var all strings.Builder
 	for _, args := range [][]string{
 		{"import", filepath.Join(td, "lo.pcapng")},
@@ -78,7 +78,7 @@ func TestImport(t *testing.T) {
 func TestRunState(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.csv")
-	td := filepath.Join("..", "..", "traffic", "testdata")
+	td := filepath.Join("..", "traffic", "testdata")
 	if err := run(context.Background(), []string{"import", "-o", state, filepath.Join(td, "ss-tano.txt")}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}

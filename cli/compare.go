@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ Examples:
 	portsim compare -o out/changes out/before out/after   # text, JSON and charts
 `
 
-func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (a *app) runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("compare", compareUsage, stdout)
 	metricList := fs.String("metric", strings.Join(compare.DefaultMetrics, ","),
 		"metrics to compare, comma-separated names from runs.csv (`portsim list` documents them), or all")
