@@ -25,6 +25,7 @@ const (
 	BenchFile    = "bench.txt"
 	TimingsFile  = "timings.csv"
 	ReportFile   = "report.md"
+	HTMLFile     = "report.html"
 	ChartsDir    = "charts"
 )
 
@@ -99,7 +100,8 @@ func writeTimings(w io.Writer, tim []Timing) error {
 }
 
 // Report draws the charts of every scenario into out/charts and writes
-// out/report.md. It needs only the runs (as read back from runs.jsonl), so
+// out/report.md and out/report.html (the same report as one
+// self-contained page, charts inlined). It needs only the runs (as read back from runs.jsonl), so
 // `portsim plot` redraws a report without running anything. It returns
 // the files written, relative to out.
 func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]string, error) {
@@ -182,7 +184,13 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 	if err != nil {
 		return files, fmt.Errorf("writing report: %w", err)
 	}
-	return append(files, ReportFile), nil
+	files = append(files, ReportFile)
+	svg := func(path string) ([]byte, error) { return os.ReadFile(filepath.Join(out, filepath.FromSlash(path))) }
+	err = results.WriteFileAtomic(filepath.Join(out, HTMLFile), func(w io.Writer) error { return report.WriteHTML(w, doc, svg) })
+	if err != nil {
+		return files, fmt.Errorf("writing report: %w", err)
+	}
+	return append(files, HTMLFile), nil
 }
 
 // chartPoint is the runs of one chart file and the sweep point they
