@@ -78,3 +78,36 @@ scenarios:
 		t.Errorf("runs.jsonl holds %d runs of example, want 4 (2 parameter sets x 2 seeds)", n)
 	}
 }
+
+// TestREADME runs the README's `go run ./examples/custom-allocator`
+// commands in-process and compares their output with the README's.
+func TestREADME(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prefix = "$ go run ./examples/custom-allocator "
+	lines := strings.Split(string(b), "\n")
+	found := 0
+	for i, line := range lines {
+		args, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		found++
+		var want []string
+		for _, l := range lines[i+1:] {
+			if strings.HasPrefix(l, "```") || strings.HasPrefix(l, "$ ") {
+				break
+			}
+			want = append(want, l)
+		}
+		out, _ := portsim(t, strings.Fields(args)...)
+		if got := strings.TrimRight(out, "\n"); got != strings.Join(want, "\n") {
+			t.Errorf("README.md:%d: the output differs from the README's\n--- got\n%s\n--- README\n%s", i+1, got, strings.Join(want, "\n"))
+		}
+	}
+	if found == 0 {
+		t.Error("README.md shows no `go run ./examples/custom-allocator` command")
+	}
+}
