@@ -108,9 +108,11 @@ func openbsdSpec() Spec {
 		Summary: "OpenBSD: random start on every allocation, then +1 with wrap; ports held exclusively",
 		Source:  "openbsd/src sys/netinet/in_pcb.c in_pcbpickport",
 		Profile: Profile{
-			Range:    Range{Lo: 1024, Hi: 49151}, // net.inet.ip.portfirst..portlast
-			TimeWait: twBSD,                      // 2 x TCPTV_MSL (30 s)
-			Scope:    Exclusive,                  // in_pcblookup_local: local port test
+			// net.inet.ip.portfirst..portlast, less the default TCP
+			// baddynamic ports inside it (openbsdBadDynamic).
+			Range:    Range{Lo: 1024, Hi: 49151, Reserved: openbsdBadDynamic()},
+			TimeWait: twBSD,     // 2 x TCPTV_MSL (30 s)
+			Scope:    Exclusive, // in_pcblookup_local: local port test
 		},
 		Bound:      func(cfg Config) int { return cfg.Range.Size() },
 		Exhaustive: true,
@@ -118,6 +120,24 @@ func openbsdSpec() Spec {
 			return newBSDPick(cfg, bsdArc4Uniform), nil
 		},
 	}
+}
+
+// openbsdBadDynamic returns the ports of OpenBSD's default TCP
+// baddynamic list (DEFBADDYNAMICPORTS_TCP in sys/netinet/in_pcb.h, set by
+// ip_init; net.inet.tcp.baddynamic) inside the default range 1024-49151:
+// 2049 (NFS) and 6000-6010 (X11). in_pcbpickport never hands them out.
+// The list also holds 587, 749-751, 853 and 871, below the range. The UDP
+// list differs (623, 664, 749-751, 2049, 3784, 3785 and 7784); a Profile
+// has one reserved list, so UDP runs with the TCP one: 3784, 3785 and 7784
+// stay available to UDP autobind in the model, and 6000-6010 are refused.
+//
+// The kernel skips a baddynamic candidate before looking it up
+// (in_baddynamic, in the inner loop of in_pcbpickport) while counting it
+// against the search bound; the model refuses it through the Checker,
+// which counts one probe, as for every reserved port (see the sim package
+// documentation).
+func openbsdBadDynamic() []Span {
+	return []Span{{Lo: 2049, Hi: 2049}, {Lo: 6000, Hi: 6010}}
 }
 
 // netbsdSpec models NetBSD's default algorithm, "bsd": a counter per
@@ -135,22 +155,34 @@ func netbsdSpec() Spec {
 		Bound:      func(cfg Config) int { return cfg.Range.Size() },
 		Exhaustive: true,
 		New: func(cfg Config) (Allocator, error) {
-			return &netbsdAlloc{proto: [2]*sequential{newSequential(cfg.Range, true), newSequential(cfg.Range, true)}}, nil
+			a := &netbsdAlloc{}
+			for i := range a.ctr {
+				a.ctr[i] = newSequential(cfg.Range, true)
+			}
+			return a, nil
 		},
 	}
 }
 
-// netbsdAlloc keeps one algo_bsd counter per protocol class
-// (portalgo_next_ephemeral[proto][af][range][algo]). Each starts at 0,
-// which is outside the range, so the first port is mymax; after a try at
-// port p the counter is p-1, wrapping to mymax below mymin.
+// netbsdAlloc keeps one algo_bsd counter per protocol class and address
+// family (portalgo_next_ephemeral[proto][af][range][algo], chosen in
+// pcb_getports by so_type and inph_af): TCP over IPv4, TCP over IPv6, UDP
+// over IPv4 and UDP over IPv6 count independently. A flow's family is its
+// source address's; an IPv4-mapped IPv6 source counts as IPv6 (an
+// AF_INET6 socket). Each counter starts at 0, which is outside the range,
+// so the first port is mymax; after a try at port p the counter is p-1,
+// wrapping to mymax below mymin.
 type netbsdAlloc struct {
-	proto [2]*sequential
+	ctr [4]*sequential // [proto*2 + family], family 1 for IPv6
 }
 
-// Allocate counts down from the flow's protocol counter.
+// Allocate counts down from the counter of the flow's protocol and family.
 func (a *netbsdAlloc) Allocate(now time.Duration, f Flow, c Checker) (uint16, error) {
-	return a.proto[bsdProto(f)].Allocate(now, f, c)
+	i := 2 * bsdProto(f)
+	if f.Src.Is6() {
+		i++
+	}
+	return a.ctr[i].Allocate(now, f, c)
 }
 
 // How a BSD model draws its random start offset in [0, m).

@@ -2,6 +2,7 @@ package allocator_test
 
 import (
 	"errors"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -279,6 +280,18 @@ func TestNetBSDCountsDown(t *testing.T) {
 	if p := osaAlloc(t, b, 0, osaFlow(5), all); p != 65530 {
 		t.Errorf("sixth TCP port %d, want 65530", p)
 	}
+	// So does each address family (portalgo_next_ephemeral[proto][af]):
+	// the first TCP connection from an IPv6 address starts at the top, and
+	// IPv4 carries on where it was.
+	v6 := osaFlow(6)
+	v6.Src = netip.MustParseAddr("2001:db8::1")
+	v6.Dst = netip.AddrPortFrom(netip.MustParseAddr("2001:db8::2"), 443)
+	if p := osaAlloc(t, b, 0, v6, all); p != 65535 {
+		t.Errorf("first IPv6 TCP port after six IPv4 ones: %d, want 65535 (its own counter)", p)
+	}
+	if p := osaAlloc(t, b, 0, osaFlow(7), all); p != 65529 {
+		t.Errorf("seventh IPv4 TCP port %d, want 65529", p)
+	}
 
 	// Wrap-around in a 3-port range: 102, 101, 100, then 102 again.
 	small := allocator.Range{Lo: 100, Hi: 102}
@@ -287,5 +300,32 @@ func TestNetBSDCountsDown(t *testing.T) {
 		if p := osaAlloc(t, c, 0, osaFlow(i), all); p != w {
 			t.Fatalf("allocation %d: %d, want %d", i, p, w)
 		}
+	}
+}
+
+// TestOpenBSDBadDynamic checks OpenBSD's default baddynamic ports in its
+// range (DEFBADDYNAMICPORTS_TCP, sys/netinet/in_pcb.h): 2049 and
+// 6000-6010 are reserved in the profile, so with the range narrowed to
+// 5999-6011 only 5999 and 6011 are ever handed out.
+func TestOpenBSDBadDynamic(t *testing.T) {
+	s := osaSpec(t, "openbsd")
+	want := []allocator.Span{{Lo: 2049, Hi: 2049}, {Lo: 6000, Hi: 6010}}
+	if got := s.Profile.Range.Reserved; len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("reserved %v, want %v", got, want)
+	}
+	r := allocator.Range{Lo: 5999, Hi: 6011, Reserved: want}
+	a := osaBuild(t, "openbsd", r, 2, nil)
+	tab := &allocatortest.Table{Scope: allocator.Exclusive, Range: r}
+	got := map[uint16]bool{}
+	for i := range 2 {
+		p := osaAlloc(t, a, 0, osaFlow(i), tab)
+		tab.Hold(p, osaFlow(i))
+		got[p] = true
+	}
+	if !got[5999] || !got[6011] {
+		t.Fatalf("ports %v, want 5999 and 6011", got)
+	}
+	if _, err := a.Allocate(0, osaFlow(3), tab); err == nil {
+		t.Fatal("a third port from 5999-6011 with 6000-6010 baddynamic")
 	}
 }

@@ -29,6 +29,16 @@ import (
 //     max(i, get_random_u32_below(8) * step) + step (commit ca7af0402550);
 //   - with IP_LOCAL_PORT_RANGE set on the socket (commit 207184853dbd,
 //     6.8) the search steps by 1 over the whole range in one pass.
+//
+// Reserved ports (net.ipv4.ip_local_reserved_ports) are skipped by
+// __inet_hash_connect with inet_is_local_reserved_port before any hash
+// lookup, and still count against `remaining` (the loop's i advances). The
+// model refuses them through the Checker, which counts each as one probe:
+// a probe is one candidate the search loop examines, so probes stay equal
+// to the loop's iterations and to Spec.Bound on a full range, and compare
+// across allocators, at the price of counting a bitmap test as a lookup.
+// OpenBSD (in_baddynamic) and XNU (IS_RESTRICTED_IN_PORT) do the same and
+// are modelled the same way.
 
 // linuxShufflePeriod is EPHEMERAL_PORT_SHUFFLE_PERIOD (10 * HZ jiffies) in
 // net/core/secure_seq.c: the secret input to the port offset changes every

@@ -94,8 +94,12 @@ func (l *linux512) Allocate(_ time.Duration, f Flow, c Checker) (uint16, error) 
 // linux46Spec is Linux 4.6 to 5.11: RFC 6056 Algorithm 3 with one global
 // hint and the parity passes.
 func linux46Spec() Spec {
+	// tcp_tw_reuse = 2 (take over TIME_WAIT on loopback only) is the
+	// default from 4.18 (commit 79e9fed46038) to 5.11, the later part of
+	// the kernels this model spans and the long-term 4.19, 5.4 and 5.10
+	// among them, so the profile keeps linuxProfile's 2; 4.6 to 4.17 (the
+	// long-term 4.9 and 4.14) had 0: run those with -tw-reuse 0.
 	p := linuxProfile()
-	p.TWReuse = 0 // tcp_tw_reuse = 2 (loopback) became the default in 4.18, commit 79e9fed46038
 	return Spec{
 		Name:       "linux-4.6",
 		Summary:    "Linux 4.6-5.11 connect(): keyed-hash offset + one global hint, lo's parity then the other, hint += i + 2",

@@ -132,8 +132,8 @@ func (c *lxCoin) Free(_ uint16, f allocator.Flow) bool {
 // ports is the sum of i + 2 over every allocation in between (its own
 // first one included), and 2 when nothing else happened.
 func TestLinux46GlobalHint(t *testing.T) {
-	if p := lxProfile(t, "linux-4.6"); p.TWReuse != 0 || p.Range.String() != lxDefault.String() {
-		t.Errorf("profile %+v: want range 32768-60999 and tcp_tw_reuse 0 (the loopback default came in 4.18)", p)
+	if p := lxProfile(t, "linux-4.6"); p.TWReuse != 2 || p.Range.String() != lxDefault.String() {
+		t.Errorf("profile %+v: want range 32768-60999 and tcp_tw_reuse 2 (the loopback default of 4.18 to 5.11, commit 79e9fed46038)", p)
 	}
 	a := lxNew(t, "linux-4.6", lxDefault, 14, nil)
 	fa := lxFlow(0)

@@ -576,3 +576,42 @@ func TestLinuxFamilyConformanceParams(t *testing.T) {
 		})
 	}
 }
+
+// TestLinuxReservedPortsAreProbes shows how reserved ports are counted:
+// __inet_hash_connect skips them before the lookup but counts them
+// against its bound, and the model asks the Checker about them, one probe
+// each. With 40000-40002 of 40000-40003 reserved, the one free port is
+// found, and every reserved port the search met was asked about and
+// refused.
+func TestLinuxReservedPortsAreProbes(t *testing.T) {
+	r := allocator.Range{Lo: 40000, Hi: 40003, Reserved: []allocator.Span{{Lo: 40000, Hi: 40002}}}
+	met := 0
+	for seed := range uint64(8) {
+		a, err := allocator.New("linux", allocator.Config{Range: r, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab := &allocatortest.Table{Scope: allocator.FourTuple, Range: r}
+		f := allocator.Flow{Path: allocator.Connect, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddrPort("198.18.0.1:443")}
+		p, err := a.Allocate(0, f, tab)
+		if err != nil || p != 40003 {
+			t.Fatalf("seed %d: port %d, %v; want 40003", seed, p, err)
+		}
+		refused := 0
+		for q, free := range tab.Answered {
+			if !free {
+				if !r.IsReserved(q) {
+					t.Fatalf("seed %d: port %d refused but not reserved", seed, q)
+				}
+				refused++
+			}
+		}
+		if tab.Probes != refused+1 {
+			t.Fatalf("seed %d: %d probes for %d reserved ports met and the free one", seed, tab.Probes, refused)
+		}
+		met += refused
+	}
+	if met == 0 {
+		t.Fatal("no search met a reserved port in 8 seeds")
+	}
+}

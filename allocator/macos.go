@@ -43,7 +43,19 @@ func macosSpec() Spec {
 // start carries the small modulo bias of a 16-bit draw. lastport belongs to
 // the protocol's PCB table (tcbinfo, udbinfo) and starts at 0, so the first
 // TCP port after boot is first. Restricted ports are the Checker's
-// reserved ports here, each one probe.
+// reserved ports here, each one probe (the kernel skips them before the
+// lookup but counts them against count; see the linux allocator's note on
+// reserved ports).
+//
+// Sockets of Network.framework and other Skywalk flows take their port
+// from netns_reserve_ephemeral (bsd/skywalk/namespace/netns.c) instead:
+// the same net.inet.{tcp,udp}.randomize_ports sysctls choose between a
+// random start and a counter, but the counter (ns_last_ephemeral_port_up)
+// belongs to the namespace of one local address and protocol rather than
+// to the protocol's PCB table, and UDP refuses to go below 4,096 free
+// ports. That path is not modelled: for one source address its TCP
+// sequence is the same rising counter, and with several source addresses
+// the model keeps the BSD socket path's one counter per protocol.
 type xnuAlloc struct {
 	cyc  Cycle
 	last [2]int // *lastport - first per protocol; -1 before the first allocation

@@ -1,6 +1,7 @@
 package allocator_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -64,5 +65,22 @@ func TestMacOSUDPRandom(t *testing.T) {
 	}
 	if seq > 20 {
 		t.Errorf("%d of %d UDP ports followed the previous one; want random", seq, len(firsts))
+	}
+}
+
+// TestMacOSOneCounterAcrossSources shows the path the model keeps: the BSD
+// socket path's one TCP counter per protocol (tcbinfo's lastport), shared
+// by every source address. Skywalk's netns_reserve_ephemeral keeps one
+// counter per local address instead; that path is left out (see xnuAlloc).
+func TestMacOSOneCounterAcrossSources(t *testing.T) {
+	r := allocator.Range{Lo: 49152, Hi: 65535}
+	a := osaBuild(t, "macos", r, 1, nil)
+	all := &osaRecorder{}
+	f := osaFlow(0)
+	g := osaFlow(1)
+	g.Src = netip.MustParseAddr("10.0.0.2")
+	got := []uint16{osaAlloc(t, a, 0, f, all), osaAlloc(t, a, 0, g, all), osaAlloc(t, a, 0, f, all)}
+	if got[0] != 49152 || got[1] != 49153 || got[2] != 49154 {
+		t.Fatalf("ports %v from two source addresses, want 49152, 49153, 49154 (one counter)", got)
 	}
 }

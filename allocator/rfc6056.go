@@ -295,7 +295,7 @@ func rfc6056Alg5Spec() Spec {
 			}
 			rng := newRNG(cfg.Seed, streamPick)
 			n := cfg.Range.Size()
-			return &rfcAlg5{lo: cfg.Range.Lo, n: n, inc: inc, next: rng.IntN(65536) % n, rng: rng}, nil
+			return &rfcAlg5{lo: cfg.Range.Lo, n: n, inc: inc, next: uint16(rng.IntN(65536)), rng: rng}, nil
 		},
 	}
 }
@@ -306,21 +306,24 @@ func rfc6056Alg5Spec() Spec {
 //	count = num_ephemeral
 //	do { next_ephemeral = next_ephemeral + (random() % N) + 1; port = min_ephemeral + (next_ephemeral % num_ephemeral); if suitable(port) return port; count-- } while count > 0
 //
-// The RFC gives the counter no width; the model keeps it exact (held
-// modulo num_ephemeral), so every step between tries is 1..N.
+// The counter is 16 bits wide: the RFC initialises it to random() % 65536,
+// and NetBSD's algo_randinc keeps it in a uint16_t (portalgo_next_ephemeral,
+// sys/netinet/portalgo.c). When num_ephemeral does not divide 65536, the
+// step at which the counter wraps past 65535 moves the port by
+// (step - 65536) mod num_ephemeral instead of the step itself.
 type rfcAlg5 struct {
 	lo   uint16
-	n    int // num_ephemeral
-	inc  int // the RFC's N
-	next int // next_ephemeral modulo num_ephemeral
+	n    int    // num_ephemeral
+	inc  int    // the RFC's N
+	next uint16 // next_ephemeral
 	rng  *rand.Rand
 }
 
 // Allocate steps the counter by a random increment before each try.
 func (a *rfcAlg5) Allocate(_ time.Duration, f Flow, c Checker) (uint16, error) {
 	for range a.n {
-		a.next = (a.next + a.rng.IntN(a.inc) + 1) % a.n
-		p := a.lo + uint16(a.next)
+		a.next += uint16(a.rng.IntN(a.inc) + 1)
+		p := a.lo + uint16(int(a.next)%a.n)
 		if c.Free(p, f) {
 			return p, nil
 		}

@@ -468,7 +468,11 @@ func TestRFC6056Alg4(t *testing.T) {
 
 // TestRFC6056Alg5MeanStep checks Algorithm 5 (docs/allocators.md#rfc-6056-algorithms, RFC 6056
 // §3.3.5): every try advances the counter by 1 + random() % n, so with all
-// ports free successive ports differ by 1..n with mean (n+1)/2.
+// ports free successive ports differ by 1..n with mean (n+1)/2 — except
+// when the 16-bit counter (next_ephemeral = random() % 65536 at boot, a
+// uint16_t in NetBSD's algo_randinc) wraps past 65535: 65536 is not a
+// multiple of the 64,512 ports, so that step moves the port 1,024 less.
+// The wraps come once per 65,536 of counter advance.
 func TestRFC6056Alg5MeanStep(t *testing.T) {
 	r := allocator.Range{Lo: 1024, Hi: 65535}
 	const N, K = 64512, 100_000
@@ -477,10 +481,14 @@ func TestRFC6056Alg5MeanStep(t *testing.T) {
 		a := osaBuild(t, "rfc6056-5", r, 6, params)
 		all := &osaRecorder{}
 		prev := osaAlloc(t, a, 0, osaFlow(0), all)
-		sum, lo, hi := 0, n, 0
+		sum, lo, hi, wraps := 0, n, 0, 0
 		for range K {
 			p := osaAlloc(t, a, 0, osaFlow(0), all)
 			d := (int(p) - int(prev) + N) % N
+			if d < 1 || d > n { // the counter wrapped: undo the 1,024 lost
+				wraps++
+				d = (d + 65536) % N
+			}
 			sum += d
 			lo, hi = min(lo, d), max(hi, d)
 			prev = p
@@ -488,9 +496,12 @@ func TestRFC6056Alg5MeanStep(t *testing.T) {
 		mean := float64(sum) / K
 		want := float64(n+1) / 2
 		margin := 8 * math.Sqrt(float64(n*n-1)/12) / math.Sqrt(K)
-		t.Logf("n=%d: mean step %.2f (want %.2f +- %.2f), steps %d..%d", n, mean, want, margin, lo, hi)
+		t.Logf("n=%d: mean step %.2f (want %.2f +- %.2f), steps %d..%d, %d wraps", n, mean, want, margin, lo, hi, wraps)
 		if lo < 1 || hi > n || math.Abs(mean-want) > margin+1e-9 {
 			t.Errorf("n=%d: steps %d..%d with mean %.2f; want 1..%d with mean %.2f +- %.2f", n, lo, hi, mean, n, want, margin)
+		}
+		if w := sum / 65536; wraps < w || wraps > w+1 {
+			t.Errorf("n=%d: %d wraps of the counter over an advance of %d, want %d or %d", n, wraps, sum, w, w+1)
 		}
 	}
 }

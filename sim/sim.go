@@ -19,8 +19,14 @@
 //     once; UDP has no TIME_WAIT;
 //   - tcp_tw_reuse (docs/allocators.md#time_wait-and-tcp_tw_reuse): a connect() may take over a
 //     4-tuple in TIME_WAIT only with timestamps on, with TWReuse 1 (or 2 and
-//     a loopback destination), and at least TWReuseDelay after TIME_WAIT
-//     began; only in a 4-tuple stack;
+//     a loopback destination), and once the millisecond clock is strictly
+//     past TIME_WAIT's first millisecond plus TWReuseDelay; only in a
+//     4-tuple stack; a socket bound explicitly before connect()
+//     (allocator.BindConnecter) takes it over with timestamps alone, and
+//     Linux NAT's last tries (allocator.Evicter) evict it;
+//   - a stack with a pool of TCP control blocks (allocator.Pooler) frees
+//     the oldest TIME_WAIT when the pool is full, and fails the attempt
+//     when none is left to free;
 //   - reserved ports (Stack.Range.Reserved) are refused, one probe each.
 //
 // # Events at one instant
@@ -736,7 +742,7 @@ func (s *state) closeConn(id int32) {
 		s.timewait++
 		s.tws.push(timer{at: s.now + int64(s.cfg.Stack.TimeWait), dst: dst.id, port: c.port, bind: bind})
 		if dst.reuse && !bind {
-			s.matures.push(timer{at: s.now + int64(s.cfg.Stack.TWReuseDelay), dst: dst.id, port: c.port})
+			s.matures.push(timer{at: s.matureAt(s.now), dst: dst.id, port: c.port})
 		}
 		return
 	}
@@ -760,17 +766,38 @@ func (s *state) free(dst *dstTable, port uint16, bind bool) {
 // Without tcp_tw_reuse, and before any explicit bind or NAT eviction took
 // one over (dstTable.taken), nothing takes a TIME_WAIT over, so every
 // timer is live.
-func (s *state) live(t timer, length time.Duration) bool {
+// A maturity timer (mature true) is live when the last close would start
+// a timer due at its time.
+func (s *state) live(t timer, mature bool) bool {
 	d := s.dstList[t.dst]
 	if !d.reuse && !d.taken {
 		return true
 	}
-	return d.inTW(t.port) && s.rec(d, t.port).lastClose == t.at-int64(length)
+	if !d.inTW(t.port) {
+		return false
+	}
+	last := s.rec(d, t.port).lastClose
+	if mature {
+		return s.matureAt(last) == t.at
+	}
+	return last == t.at-int64(s.cfg.Stack.TimeWait)
+}
+
+// matureAt is when a TIME_WAIT that began at virtual time close may first
+// be taken over under tcp_tw_reuse: tcp_twsk_unique (net/ipv4/tcp_ipv4.c,
+// since commit ca6a6f93867a) asks time_after32(tcp_clock_ms(),
+// tw_entry_stamp + tcp_tw_reuse_delay), a millisecond clock strictly past
+// the entry's millisecond plus the delay (in whole milliseconds, as the
+// sysctl is). So with the default 1 s delay a TIME_WAIT that began at
+// 0.4 ms is reusable from 1001 ms, not at 1000 ms.
+func (s *state) matureAt(close int64) int64 {
+	const ms = int64(time.Millisecond)
+	return (close/ms + int64(s.cfg.Stack.TWReuseDelay)/ms + 1) * ms
 }
 
 // expire ends a TIME_WAIT.
 func (s *state) expire(t timer) {
-	if !s.live(t, s.cfg.Stack.TimeWait) {
+	if !s.live(t, false) {
 		return
 	}
 	d := s.dstList[t.dst]
@@ -786,7 +813,7 @@ func (s *state) expire(t timer) {
 func (s *state) killOldestTW() bool {
 	for s.tws.size > 0 {
 		t := s.tws.pop()
-		if s.live(t, s.cfg.Stack.TimeWait) {
+		if s.live(t, false) {
 			d := s.dstList[t.dst]
 			d.clearTW(t.port)
 			s.timewait--
@@ -822,7 +849,7 @@ func (s *state) poolFailure(a *workload.Arrival) error {
 
 // mature makes a TIME_WAIT 4-tuple available for take-over.
 func (s *state) mature(t timer) {
-	if !s.live(t, s.cfg.Stack.TWReuseDelay) {
+	if !s.live(t, true) {
 		return
 	}
 	s.dstList[t.dst].clearBlock(t.port)

@@ -138,9 +138,11 @@ func TestEventOrderAtOneInstant(t *testing.T) {
 
 // TestTWReuse checks tcp_tw_reuse as Linux defines it (docs/allocators.md#time_wait-and-tcp_tw_reuse
 // and docs/allocators.md#properties-the-tests-check item 6): take-over needs timestamps, reuse 1 (or 2 and a
-// loopback destination), and tw_reuse_delay since TIME_WAIT began.
+// loopback destination), and more than tw_reuse_delay since TIME_WAIT
+// began on the kernel's millisecond clock (time_after32), so a TIME_WAIT
+// that began at 0 is first taken over at 1001 ms.
 func TestTWReuse(t *testing.T) {
-	const delay = time.Second
+	const delay = time.Second + time.Millisecond
 	for _, tc := range []struct {
 		name       string
 		reuse      int
