@@ -790,9 +790,16 @@ func (s *state) live(t timer, mature bool) bool {
 // the entry's millisecond plus the delay (in whole milliseconds, as the
 // sysctl is). So with the default 1 s delay a TIME_WAIT that began at
 // 0.4 ms is reusable from 1001 ms, not at 1000 ms.
+//
+// close may be negative (a TIME_WAIT that began before the run, see
+// start); its millisecond is rounded down all the same.
 func (s *state) matureAt(close int64) int64 {
 	const ms = int64(time.Millisecond)
-	return (close/ms + int64(s.cfg.Stack.TWReuseDelay)/ms + 1) * ms
+	c := close / ms
+	if close%ms < 0 {
+		c--
+	}
+	return (c + int64(s.cfg.Stack.TWReuseDelay)/ms + 1) * ms
 }
 
 // expire ends a TIME_WAIT.

@@ -20,7 +20,8 @@ import (
 //   - a TIME_WAIT socket holds its 4-tuple in TIME_WAIT for its remaining
 //     time, capped at Stack.TimeWait, as if it had closed Stack.TimeWait
 //     minus that long before the run; under tcp_tw_reuse it may be taken
-//     over from Stack.TWReuseDelay after that close. A stack without
+//     over once the millisecond clock is past that close's millisecond
+//     plus Stack.TWReuseDelay (state.matureAt). A stack without
 //     TIME_WAIT (TimeWait 0) leaves it out.
 //
 // Sockets on ports outside the range or reserved hold nothing an
@@ -99,7 +100,7 @@ func (s *state) start() error {
 			s.rec(dst, r.Port).lastClose = rem - tw
 			s.tws.push(timer{at: rem, dst: dst.id, port: r.Port})
 			if dst.reuse {
-				if m := rem - tw + int64(st.TWReuseDelay); m > 0 {
+				if m := s.matureAt(rem - tw); m > 0 {
 					s.matures.push(timer{at: m, dst: dst.id, port: r.Port})
 				} else {
 					dst.clearBlock(r.Port) // old enough to take over now

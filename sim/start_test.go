@@ -57,11 +57,13 @@ func TestStart(t *testing.T) {
 	if !ok[0] {
 		t.Error("tw_reuse 1: a TIME_WAIT 4-tuple old enough was not taken over at the start")
 	}
-	tw[0].Remaining = 29900 * time.Millisecond // closed 100 ms before the run: reusable at 900 ms
-	late := []workload.Arrival{connectTo(800*time.Millisecond, dstA, workload.Forever, 0), connectTo(900*time.Millisecond, dstA, workload.Forever, 0)}
+	// Closed 100 ms before the run: reusable once the millisecond clock is
+	// past -100 ms + 1 s, at 901 ms.
+	tw[0].Remaining = 29900 * time.Millisecond
+	late := []workload.Arrival{connectTo(900*time.Millisecond, dstA, workload.Forever, 0), connectTo(901*time.Millisecond, dstA, workload.Forever, 0)}
 	ok, _, _ = outcomes(t, Config{Allocator: "sequential", Stack: st, Script: late, Start: tw})
 	if ok[0] || !ok[1] {
-		t.Errorf("tw_reuse 1, TIME_WAIT begun 100 ms before the run: outcomes %v at 800 and 900 ms, want fail then ok", ok)
+		t.Errorf("tw_reuse 1, TIME_WAIT begun 100 ms before the run: outcomes %v at 900 and 901 ms, want fail then ok", ok)
 	}
 
 	bad := []workload.StateRecord{{Src: src1, Port: 7000, Dst: netip.MustParseAddrPort("198.18.0.2:80"), State: workload.TimeWait, Remaining: -time.Second}}
