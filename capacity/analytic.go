@@ -109,7 +109,9 @@ func Analytic(cfg sim.Config) Bound {
 	case st.TimeWait == 0:
 		b.Why = "no TIME_WAIT"
 	case twReuse(st, w):
-		b.Unusable = min(st.TWReuseDelay, st.TimeWait)
+		// tcp_twsk_unique needs the millisecond clock strictly past the
+		// TIME_WAIT's first millisecond plus the delay: up to 1 ms more.
+		b.Unusable = min(st.TWReuseDelay+time.Millisecond, st.TimeWait)
 		b.Why = "tcp_tw_reuse_delay"
 	default:
 		b.Unusable = st.TimeWait
