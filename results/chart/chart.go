@@ -13,12 +13,13 @@
 // combination of
 //
 //   - the scenario, when the runs span more than one;
-//   - the allocator with its parameters;
+//   - the allocator with its parameters, spelled as in the report's
+//     tables (report.AllocLabel: "random-window[window=500]");
 //   - each label whose value varies among the runs,
 //
 // leaving out whatever the chart puts on its x axis (the rate label of
 // failure-vs-rate, the chosen key of errors-by-KEY). Series are named
-// after those parts ("linux window=500 ips=2") and come in the order of
+// after those parts ("random-window[window=500] ips=2") and come in the order of
 // their first run. The seeds (replicates) of a series are combined:
 // histograms and other distributions are merged (results.Hist.Merge) and
 // scalars are averaged, skipping values undefined on a run (NaN).
@@ -41,6 +42,7 @@ import (
 	"strings"
 
 	"github.com/portsim/portsim/internal/suggest"
+	"github.com/portsim/portsim/report"
 	"github.com/portsim/portsim/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -265,17 +267,13 @@ func groupSeries(runs []results.Run, exclude func(key string) bool) []series {
 		if multiScenario {
 			parts = append(parts, r.Scenario)
 		}
-		alloc := r.Allocator
-		var params []string
-		for _, k := range slices.Sorted(maps.Keys(r.Params)) {
+		params := map[string]string{}
+		for k, v := range r.Params {
 			if !exclude(k) {
-				params = append(params, k+"="+r.Params[k])
+				params[k] = v
 			}
 		}
-		if len(params) > 0 {
-			alloc += "(" + strings.Join(params, ",") + ")"
-		}
-		parts = append(parts, alloc)
+		parts = append(parts, report.AllocLabel(r.Allocator, params))
 		for _, k := range varying {
 			if v, ok := r.Labels[k]; ok {
 				parts = append(parts, k+"="+v)

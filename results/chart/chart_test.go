@@ -432,9 +432,9 @@ func TestGroupSeries(t *testing.T) {
 		sizes   []int
 	}{
 		{"rate excluded", runs, func(k string) bool { return k == "rate" },
-			[]string{"linux ips=1", "rw(window=500) ips=1", "linux ips=2"}, []int{2, 1, 1}},
+			[]string{"linux ips=1", "rw[window=500] ips=1", "linux ips=2"}, []int{2, 1, 1}},
 		{"all labels", runs, nil,
-			[]string{"linux ips=1 rate=100", "linux ips=1 rate=200", "rw(window=500) ips=1 rate=100", "linux ips=2 rate=100"}, []int{1, 1, 1, 1}},
+			[]string{"linux ips=1 rate=100", "linux ips=1 rate=200", "rw[window=500] ips=1 rate=100", "linux ips=2 rate=100"}, []int{1, 1, 1, 1}},
 		{"param excluded", runs[2:3], func(k string) bool { return k == "window" }, []string{"rw"}, []int{1}},
 		{"scenarios", []results.Run{{Scenario: "a", Allocator: "x"}, {Scenario: "b", Allocator: "x"}}, nil,
 			[]string{"a x", "b x"}, []int{1, 1}},
