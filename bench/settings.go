@@ -34,6 +34,9 @@ type Setup struct {
 	// Prefill is the share of ports held from the start by background
 	// connections (see sim.Config.Prefill; default 0).
 	Prefill float64
+	// Race is the concurrent NAT of the SNAT race (sim.Race): one CPU
+	// (no race) unless the cpus setting says more; DefaultRace otherwise.
+	Race sim.Race
 	// Dir is the directory relative paths (traces) are resolved against.
 	Dir string
 	// Start is the starting state read from the state setting's file
@@ -80,7 +83,16 @@ func NewSetup(p allocator.Profile) Setup {
 		Workload:    DefaultWorkload(),
 		Duration:    DefaultDuration,
 		SampleEvery: 100 * time.Millisecond,
+		Race:        DefaultRace(),
 	}
+}
+
+// DefaultRace is the concurrent NAT before any setting: one CPU (no
+// race); with more, confirm delays exp:5us, a 1 s first SYN
+// retransmission timeout (Linux TCP_TIMEOUT_INIT) and 6 retransmissions
+// (tcp_syn_retries).
+func DefaultRace() sim.Race {
+	return sim.Race{CPUs: 1, ConfirmDelay: workload.MustParseDist("exp:5us"), SynRTO: time.Second, SynRetries: 6}
 }
 
 // Setting is one named knob of a scenario. Suite files use the names as
@@ -285,6 +297,35 @@ func Settings() []Setting {
 			s.SampleEvery = d
 			return err
 		}},
+		{"cpus", "CPUs translating new flows at once; above 1 models the SNAT race (default 1: none)", true, func(s *Setup, v string) error {
+			n, err := parseCount(v)
+			if err == nil && n > 4096 {
+				err = fmt.Errorf("%q: expected a whole number in 1..4096", v)
+			}
+			s.Race.CPUs = n
+			return err
+		}},
+		{"confirm-delay", "time from a NAT tuple's choice to its conntrack insert, a distribution like hold (default exp:5us)", true, func(s *Setup, v string) error {
+			d, err := workload.ParseDist(v)
+			if err == nil && d.Mean() == workload.Forever {
+				err = fmt.Errorf("%q: expected a finite distribution such as exp:5us", v)
+			}
+			s.Race.ConfirmDelay = d
+			return err
+		}},
+		{"syn-rto", "first SYN retransmission timeout after a clash, doubled each time (default 1s, Linux TCP_TIMEOUT_INIT)", true, func(s *Setup, v string) error {
+			d, err := parseDuration(v, false)
+			s.Race.SynRTO = d
+			return err
+		}},
+		{"syn-retries", "SYN retransmissions before connect() fails (default 6, Linux tcp_syn_retries)", true, func(s *Setup, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 || n > 30 {
+				return fmt.Errorf("%q: expected a whole number in 0..30", v)
+			}
+			s.Race.SynRetries = n
+			return nil
+		}},
 	}
 }
 
@@ -396,6 +437,7 @@ func (s *Setup) Config(alloc allocator.Spec, params map[string]string, allocSeed
 		SampleEvery: s.SampleEvery,
 		Prefill:     s.Prefill,
 		Start:       s.StartState(),
+		Race:        s.Race,
 	}
 }
 
@@ -464,7 +506,7 @@ var settingArgs = map[string]string{
 	"burst-off": "D", "clients": "N", "think": "DIST", "destinations": "N", "dest-order": "ORDER",
 	"loopback": "BOOL", "sources": "N", "hold": "DIST", "close": "SIDE", "path": "PATH",
 	"orig-ports": "LO-HI", "trace": "FILE", "state": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
-	"sample": "D",
+	"sample": "D", "cpus": "N", "confirm-delay": "DIST", "syn-rto": "D", "syn-retries": "N",
 }
 
 // Arg returns the placeholder of the setting's value in help text: N for

@@ -66,6 +66,22 @@ func Metrics() []Metric {
 	reuse := func(r *Run) *Hist { return &r.ReuseInterval }
 	dist := func(r *Run) *Hist { return &r.ReuseDistance }
 	wrap := func(r *Run) *Hist { return &r.Wrap }
+	race := func(v func(*Run) float64) func(*Run) float64 {
+		return func(r *Run) float64 {
+			if r.Setup.CPUs <= 1 {
+				return math.NaN()
+			}
+			return v(r)
+		}
+	}
+	lat := func(p float64) func(*Run) float64 {
+		return func(r *Run) float64 {
+			if r.ConnectLatency == nil || r.ConnectLatency.Count() == 0 {
+				return math.NaN()
+			}
+			return ns(r.ConnectLatency.Quantile(p))
+		}
+	}
 
 	return []Metric{
 		{Name: "attempts", Unit: "attempts", Doc: "port allocations attempted",
@@ -148,6 +164,31 @@ func Metrics() []Metric {
 					return math.NaN()
 				}
 				return float64(r.PoolFailures)
+			}},
+		{Name: "clashes", Unit: "SYNs", Doc: "SYNs dropped at conntrack confirm because another CPU's flow confirmed their NAT tuple first (insert_failed); undefined with one CPU", Better: -1,
+			Value: race(func(r *Run) float64 { return float64(r.Clashes) })},
+		{Name: "clash_fraction", Unit: "fraction", Doc: "clashes over SYNs that reached conntrack confirm; undefined with one CPU", Better: -1,
+			Pooled: func(r *Run) (uint64, uint64) { return uint64(r.Clashes), uint64(r.Clashes + r.Successes) },
+			Value: race(func(r *Run) float64 {
+				if n := r.Clashes + r.Successes; n > 0 {
+					return float64(r.Clashes) / float64(n)
+				}
+				return math.NaN()
+			})},
+		{Name: "syn_retransmits", Unit: "SYNs", Doc: "SYNs sent again after a clash, a retransmission timeout later; undefined with one CPU", Better: -1,
+			Value: race(func(r *Run) float64 { return float64(r.SynRetransmits) })},
+		{Name: "connect_failures", Unit: "connects", Doc: "connects that clashed on every SYN retransmission and failed; undefined with one CPU", Better: -1,
+			Value: race(func(r *Run) float64 { return float64(r.ConnectFailures) })},
+		{Name: "connect_p50_s", Unit: "s", Doc: "median time from a connect's first SYN to its confirmed NAT entry, retransmissions included; undefined with one CPU", Better: -1,
+			Value: lat(0.5)},
+		{Name: "connect_p99_s", Unit: "s", Doc: "99th percentile of the time from a connect's first SYN to its confirmed NAT entry; undefined with one CPU", Better: -1,
+			Value: lat(0.99)},
+		{Name: "connect_max_s", Unit: "s", Doc: "longest time from a connect's first SYN to its confirmed NAT entry; undefined with one CPU", Better: -1,
+			Value: func(r *Run) float64 {
+				if r.ConnectLatency == nil || r.ConnectLatency.Count() == 0 {
+					return math.NaN()
+				}
+				return ns(float64(r.ConnectLatency.Max()))
 			}},
 		{Name: "simulated_s", Unit: "s", Doc: "virtual time the run covered",
 			Value: func(r *Run) float64 { return ns(float64(r.SimulatedNS)) }},

@@ -84,6 +84,13 @@ func TestMetricValues(t *testing.T) {
 		{"cell_shared_pairs", 0, nan, false},
 		{"tw_takeovers", 3, 0, false},
 		{"pool_failures", nan, nan, false},
+		{"clashes", nan, nan, false}, // one CPU: no race (see TestRaceMetrics)
+		{"clash_fraction", nan, nan, false},
+		{"syn_retransmits", nan, nan, false},
+		{"connect_failures", nan, nan, false},
+		{"connect_p50_s", nan, nan, false},
+		{"connect_p99_s", nan, nan, false},
+		{"connect_max_s", nan, nan, false},
 		{"simulated_s", 2, 2, false},
 		{"events", 40, 20, false},
 	}

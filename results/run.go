@@ -75,6 +75,21 @@ type Run struct {
 	PoolFailures int64 `json:"pool_failures,omitempty"`
 	PCBKills     int64 `json:"pcb_kills,omitempty"`
 
+	// The SNAT race, with more than one CPU translating (Setup.CPUs):
+	// Attempts counts every SYN translated, retransmissions included;
+	// Successes the entries confirmed. Clashes counts SYNs dropped at
+	// confirm because another flow confirmed their tuple first (the
+	// kernel's insert_failed), SynRetransmits the SYNs sent again after a
+	// clash, ConnectFailures the connects that clashed on their last
+	// retransmission and failed. ConnectLatency holds, for each connect
+	// that succeeded, the time in nanoseconds from its first SYN to its
+	// confirmed entry, retransmission timeouts included. All are absent
+	// with one CPU.
+	Clashes         int64 `json:"clashes,omitempty"`
+	SynRetransmits  int64 `json:"syn_retransmits,omitempty"`
+	ConnectFailures int64 `json:"connect_failures,omitempty"`
+	ConnectLatency  *Hist `json:"connect_latency_ns,omitempty"`
+
 	// ReuseDistance holds, for each allocation of a local port used before
 	// towards the same destination, the number of allocations to that
 	// destination since (1 = the port came straight back).
@@ -153,6 +168,16 @@ type Setup struct {
 	StartEstablished int64 `json:"start_established,omitempty"`
 	StartTimeWait    int64 `json:"start_time_wait,omitempty"`
 	StartSkipped     int64 `json:"start_skipped,omitempty"`
+	// CPUs is the number of CPUs translating new flows, echoed only when
+	// above 1 (the SNAT race); ConfirmDelay the distribution of the time
+	// from a tuple's choice to its insert, ConfirmDelayMeanNS its mean;
+	// SynRTONS the first SYN retransmission timeout and SynRetries the
+	// retransmissions before a connect fails.
+	CPUs               int    `json:"cpus,omitempty"`
+	ConfirmDelay       string `json:"confirm_delay,omitempty"`
+	ConfirmDelayMeanNS int64  `json:"confirm_delay_mean_ns,omitempty"`
+	SynRTONS           int64  `json:"syn_rto_ns,omitempty"`
+	SynRetries         int    `json:"syn_retries,omitempty"`
 }
 
 // FailureFraction returns Failures / Attempts, or 0 with no attempts.

@@ -159,6 +159,10 @@ type Config struct {
 	// 4-tuples and TIME_WAIT entries with the time they have left (see
 	// state.start). Their addresses are used as they are.
 	Start []workload.StateRecord
+	// Race, when Race.CPUs > 1, translates new flows on several CPUs
+	// with a delay before each is confirmed, so that concurrent flows can
+	// clash (see Race). The zero Race is one CPU: no race.
+	Race Race
 
 	// OnAttempt, when not nil, is called after every attempt in order,
 	// e.g. to write the per-attempt event log. It must not retain a.
@@ -253,6 +257,11 @@ type state struct {
 	estUDP  int64
 	fillRNG *rand.Rand
 	res     results.Run
+
+	// started counts the workload's attempts begun (retransmitted SYNs
+	// are not new attempts); race is the concurrent NAT, nil with one CPU.
+	started int64
+	race    *race
 }
 
 type srcKey struct {
@@ -293,6 +302,12 @@ func newState(cfg Config) (*state, error) {
 	}
 	if cfg.SampleEvery < 0 {
 		return nil, fmt.Errorf("sim: sample step %v is negative", cfg.SampleEvery)
+	}
+	if err := cfg.Race.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Race.On() && s.pcbs > 0 {
+		return nil, fmt.Errorf("sim: cpus %d: concurrent translation is not modelled with a pool of TCP control blocks (allocator %s)", cfg.Race.CPUs, spec.Name)
 	}
 	if !(cfg.Prefill >= 0 && cfg.Prefill < 1) {
 		return nil, fmt.Errorf("sim: prefill %v: expected a fraction of the ports in [0, 1)", cfg.Prefill)
@@ -356,6 +371,10 @@ func newState(cfg Config) (*state, error) {
 	if s.cell != nil {
 		s.res.Cells = &results.CellStats{}
 	}
+	if cfg.Race.On() {
+		s.race = newRace(cfg.Race, cfg.Seed)
+		s.res.ConnectLatency = s.race.latency
+	}
 	return s, nil
 }
 
@@ -373,6 +392,13 @@ func (s *state) setup() results.Setup {
 		Timestamps:     st.Timestamps,
 		Prefill:        cfg.Prefill,
 		PCBs:           s.pcbs,
+	}
+	if rc := cfg.Race; rc.On() {
+		su.CPUs = rc.CPUs
+		su.ConfirmDelay = rc.ConfirmDelay.String()
+		su.ConfirmDelayMeanNS = int64(rc.ConfirmDelay.Mean())
+		su.SynRTONS = int64(rc.SynRTO)
+		su.SynRetries = rc.SynRetries
 	}
 	if cfg.Script != nil {
 		su.Arrivals = "script"
@@ -521,7 +547,7 @@ func (s *state) next() error {
 		return err
 	}
 	s.nextAt = never
-	if s.haveArrival && (s.cfg.MaxAttempts == 0 || s.res.Attempts < s.cfg.MaxAttempts) {
+	if s.haveArrival && (s.cfg.MaxAttempts == 0 || s.started < s.cfg.MaxAttempts) {
 		if at := int64(s.nextArrival.At); at < s.until {
 			s.nextAt = at
 		}
@@ -575,10 +601,18 @@ func (s *state) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		ta := s.nextAt
+		// ta is the next attempt or, with the race modelled, the next
+		// race event if that comes first (at one instant, race events run
+		// before new attempts).
+		ta, raceNext := s.nextAt, false
+		if s.race != nil {
+			if tr := s.race.head(); tr <= ta && tr != never {
+				ta, raceNext = tr, true
+			}
+		}
 		if ta == never {
-			// No more attempts: the run is over. Later closes and expiries
-			// cannot change any metric.
+			// No more attempts and no connect() in flight: the run is
+			// over. Later closes and expiries cannot change any metric.
 			break
 		}
 		te, tm, tc := s.tws.next, s.matures.next, int64(never)
@@ -586,6 +620,9 @@ func (s *state) loop(ctx context.Context) error {
 			tc = s.closes[0].at
 		}
 		ts := s.nextSample
+		if raceNext && s.nextAt == never {
+			ts = never // only flights left: no sampling past the last attempt
+		}
 		s.res.Events++
 		switch {
 		case te <= tm && te <= tc && te <= ta && te <= ts:
@@ -597,6 +634,11 @@ func (s *state) loop(ctx context.Context) error {
 		case tc <= ta && tc <= ts:
 			s.now = tc
 			s.closeConn(s.closes.pop().conn)
+		case ta <= ts && raceNext:
+			s.now = ta
+			if err := s.raceEvent(); err != nil {
+				return err
+			}
 		case ta <= ts:
 			s.now = ta
 			if err := s.arrive(); err != nil {
@@ -621,6 +663,10 @@ func (s *state) loop(ctx context.Context) error {
 
 // arrive makes one attempt.
 func (s *state) arrive() error {
+	s.started++
+	if s.race != nil {
+		return s.raceArrive()
+	}
 	a := &s.nextArrival
 	src, dst := s.tables(a.Flow)
 	c := &s.chk

@@ -365,3 +365,17 @@ func sampleDuration(ns float64) time.Duration {
 	}
 	return time.Duration(ns + 0.5)
 }
+
+// Sampler draws durations from a Dist with its own random stream, for a
+// caller outside the package that needs draws of a setting's distribution
+// (the simulator's confirm delays). Draws are in nanoseconds, rounded and
+// capped at MaxSample, as hold times are.
+type Sampler struct{ s sampler }
+
+// NewSampler returns a Sampler of d drawing from src.
+func (d Dist) NewSampler(src rand.Source) *Sampler {
+	return &Sampler{s: newSampler(d, src)}
+}
+
+// Draw returns the next duration.
+func (s *Sampler) Draw() time.Duration { return s.s.draw() }
