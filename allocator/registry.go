@@ -22,6 +22,7 @@ func Registry() []Spec {
 		linuxUDPSpec(),
 		netfilterSpec(),
 		netfilter64Spec(),
+		netfilterRoverSpec(),
 		// BSDs and other stacks.
 		freebsdSpec(),
 		freebsd13Spec(),

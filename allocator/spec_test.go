@@ -14,6 +14,7 @@ func TestRegistryNames(t *testing.T) {
 	want := []string{
 		"sequential", "rfc6056-1", "rfc6056-2", "rfc6056-3", "rfc6056-4", "rfc6056-5",
 		"linux", "linux-5.12", "linux-4.6", "linux-4.1", "linux-bind", "linux-udp", "netfilter", "netfilter-6.4",
+		"netfilter-rover",
 		"freebsd", "freebsd-13", "freebsd-12", "openbsd", "netbsd", "macos", "windows", "lwip",
 		"fifo", "random-window",
 	}
