@@ -14,7 +14,8 @@ import (
 )
 
 // FailureVsPrefill returns the failure-vs-prefill chart (docs/figures.md#t5-nat-port-clash-resolution):
-// for each series, the mean failure fraction over seeds against the
+// for each series, the mean failure fraction over seeds with its 95 %
+// interval (down to a hundredth of the mean where it reaches 0) against the
 // share of ports held at random from the start (Setup.Prefill), on a log
 // y axis. For a series whose every failed allocation made the same number
 // of probes B — a search bounded at B candidates, such as netfilter's
@@ -26,8 +27,8 @@ func FailureVsPrefill() Chart {
 	return Chart{
 		Name:  "failure-vs-prefill",
 		Title: "Failed allocations vs random occupancy",
-		Caption: "Mean share of allocations that failed against the share p of ports held at random places, " +
-			"log scale, one line per allocator; grey lines give p^B for a search bounded at B probes.",
+		Caption: "Share of allocations that failed against the share p of ports held at random places, mean over seeds " +
+			"with 95 % intervals, log scale, one line per allocator; grey lines give p^B for a search bounded at B probes.",
 		Draw: drawFailureVsPrefill,
 	}
 }
@@ -49,16 +50,20 @@ func drawFailureVsPrefill(runs []results.Run) (*plot.Plot, error) {
 			byP[r.Setup.Prefill] = append(byP[r.Setup.Prefill], r)
 		}
 		var pts plotter.XYs
+		var errs plotter.YErrors
 		zero := 0
 		for _, pf := range slices.Sorted(maps.Keys(byP)) {
 			xmin, xmax = math.Min(xmin, pf), math.Max(xmax, pf)
-			y, n := meanOf(byP[pf], func(r *results.Run) float64 { return r.FailureFraction() })
+			y, lo, hi, n := interval(byP[pf], "failure_fraction")
 			if n == 0 || y <= 0 {
 				zero++
 				continue
 			}
 			pts = append(pts, plotter.XY{X: pf, Y: log10(y)})
-			ymin = math.Min(ymin, y)
+			// On the log axis an interval reaching 0 is drawn down to a
+			// hundredth of the mean.
+			errs = append(errs, struct{ Low, High float64 }{log10(y) - log10(math.Max(lo, y/100)), log10(hi) - log10(y)})
+			ymin = math.Min(ymin, math.Max(lo, y/100))
 		}
 		if b, ok := fixedFailureProbes(s.runs); ok {
 			bounds[b] = true
@@ -78,6 +83,9 @@ func drawFailureVsPrefill(runs []results.Run) (*plot.Plot, error) {
 		l.Color, l.Width, l.Dashes = s.style.Color, vg.Points(1.5), s.style.Dashes
 		sc.Color, sc.Shape, sc.Radius = s.style.Color, draw.CircleGlyph{}, vg.Points(2.2)
 		p.Add(l, sc)
+		if err := addErrorBars(p, pts, errs, s.style); err != nil {
+			return nil, err
+		}
 		p.Legend.Add(label, l, sc)
 	}
 	if xmax == xmin {
