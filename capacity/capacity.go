@@ -148,6 +148,11 @@ type Point struct {
 	// Attempts counts the attempts simulated at this rate, warm-up
 	// included, over all seeds.
 	Attempts int64 `json:"attempts"`
+	// Metrics holds the mean over seeds of every metric of the runs at
+	// this rate (results.Metrics, named as the columns of runs.csv), over
+	// the whole run, warm-up included; nil (JSON null) where a metric is
+	// undefined on every seed.
+	Metrics map[string]*float64 `json:"metrics,omitempty"`
 }
 
 // Result is the outcome of Search.
@@ -343,6 +348,7 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 	}
 	p := Point{Rate: rate, Fractions: make([]float64, opt.Seeds)}
 	attempts := make([]int64, opt.Seeds)
+	perSeed := make([]map[string]*float64, opt.Seeds)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opt.Jobs)
 	for i := range opt.Seeds {
@@ -368,6 +374,7 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 				return fmt.Errorf("capacity: %s at %s/s, seed %d: %w", cfg.Allocator, FormatRate(rate), i, err)
 			}
 			attempts[i] = r.Attempts
+			perSeed[i] = results.MetricValues(&r)
 			if n > 0 {
 				p.Fractions[i] = float64(fails) / float64(n)
 			}
@@ -380,12 +387,35 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 	for _, a := range attempts {
 		p.Attempts += a
 	}
+	p.Metrics = meanMetrics(perSeed)
 	mean, sd := stat.MeanStdDev(p.Fractions, nil)
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(opt.Seeds - 1)}.Quantile(opt.Confidence)
 	p.Mean = mean
 	p.Upper = mean + t*sd/math.Sqrt(float64(opt.Seeds))
 	p.Sustainable = p.Upper <= opt.Target
 	return p, nil
+}
+
+// meanMetrics returns the mean over seeds of each metric, over the seeds
+// where it is defined, or nil where it is defined on none.
+func meanMetrics(perSeed []map[string]*float64) map[string]*float64 {
+	out := map[string]*float64{}
+	for _, m := range results.Metrics() {
+		sum, n := 0.0, 0
+		for _, vs := range perSeed {
+			if v := vs[m.Name]; v != nil {
+				sum += *v
+				n++
+			}
+		}
+		if n == 0 {
+			out[m.Name] = nil
+			continue
+		}
+		mean := sum / float64(n)
+		out[m.Name] = &mean
+	}
+	return out
 }
 
 // splitmix returns the i-th output of the SplitMix64 sequence of seed: a

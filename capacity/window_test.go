@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim/workload"
 )
 
@@ -33,7 +35,7 @@ func TestWarmupExcluded(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Point{Rate: tinyRate, Fractions: []float64{0, 0, 0}, Mean: 0, Upper: 0, Sustainable: true, Attempts: 3 * 30}
-	if d := cmp.Diff(want, p); d != "" {
+	if d := cmp.Diff(want, p, ignoreMetrics); d != "" {
 		t.Errorf("warm-up with failures, window without (-want +got):\n%s", d)
 	}
 }
@@ -52,7 +54,7 @@ func TestWarmupRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Point{Rate: tinyRate, Fractions: []float64{0.5, 0.5}, Mean: 0.5, Upper: 0.5, Sustainable: false, Attempts: 2 * 35}
-	if d := cmp.Diff(want, p); d != "" {
+	if d := cmp.Diff(want, p, ignoreMetrics); d != "" {
 		t.Errorf("window after a warm-up that shaped it (-want +got):\n%s", d)
 	}
 }
@@ -67,7 +69,7 @@ func TestEmptyWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Point{Rate: 0.5, Fractions: []float64{0, 0}, Mean: 0, Upper: 0, Sustainable: true, Attempts: 2}
-	if d := cmp.Diff(want, p); d != "" {
+	if d := cmp.Diff(want, p, ignoreMetrics); d != "" {
 		t.Errorf("window without attempts (-want +got):\n%s", d)
 	}
 }
@@ -429,5 +431,32 @@ func TestEvaluateLimits(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("rate %v, max attempts %d: error %q, want %q", tc.rate, tc.max, got, tc.want)
 		}
+	}
+}
+
+// ignoreMetrics leaves the per-point metric means out of comparisons of
+// failure windows; TestPointMetrics checks them.
+var ignoreMetrics = cmpopts.IgnoreFields(Point{}, "Metrics")
+
+// TestPointMetrics checks the metric means of a point: they cover the
+// whole run, warm-up included — in the tiny pool of TestWarmupExcluded,
+// 30 attempts of which the warm-up's 10 failed, the same on every seed —
+// while the point's own failure fraction counts the window only.
+func TestPointMetrics(t *testing.T) {
+	cfg := small(setup(t, "linux", workload.Constant), 10, time.Second)
+	p, err := Evaluate(context.Background(), cfg, tinyRate, Options{Seed: 5, Seeds: 3, Warmup: time.Second, Measure: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{"attempts": 30, "failures": 10, "failure_fraction": 1.0 / 3} {
+		if v := p.Metrics[name]; v == nil || math.Abs(*v-want) > 1e-12 {
+			t.Errorf("metric %s = %v, want %v", name, v, want)
+		}
+	}
+	if p.Mean != 0 {
+		t.Errorf("window failure fraction %v, want 0", p.Mean)
+	}
+	if len(p.Metrics) != len(results.Metrics()) {
+		t.Errorf("%d metrics, want every one (%d)", len(p.Metrics), len(results.Metrics()))
 	}
 }

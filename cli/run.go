@@ -307,9 +307,19 @@ func (a *app) runRun(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	wall := time.Since(start)
 	if *asJSON {
+		// Each run as in runs.jsonl, with the metrics the tables show
+		// (named as the columns of runs.csv) beside its histograms.
+		type runJSON struct {
+			*results.Run
+			Metrics map[string]*float64 `json:"metrics"`
+		}
+		out := make([]runJSON, len(runs))
+		for i := range runs {
+			out[i] = runJSON{Run: &runs[i], Metrics: results.MetricValues(&runs[i])}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(runs); err != nil {
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
