@@ -82,6 +82,26 @@ func splitArgs(s string) []string {
 	return out
 }
 
+// terminalLines returns what a terminal shows of a command: its standard
+// output, then its standard error without the lines that report wall
+// time, which change from run to run.
+func terminalLines(stdout, stderr string) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(stdout, "\n"), "\n") {
+		lines = append(lines, l)
+	}
+	if stdout == "" {
+		lines = nil
+	}
+	for _, l := range strings.Split(strings.TrimRight(stderr, "\n"), "\n") {
+		if l == "" || strings.Contains(l, "of wall time") || strings.Contains(l, "attempts per second of run time") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
 // matchLines reports whether got matches want, where a want line "..."
 // matches any number of lines.
 func matchLines(got, want []string) bool {
@@ -101,8 +121,9 @@ func matchLines(got, want []string) bool {
 
 // TestREADMECommands runs every `$ portsim` command of README.md's code
 // blocks, in order, in one scratch directory (so later commands see the
-// output directories of earlier ones), and compares its standard output
-// with the lines the README shows under it ("..." stands for any lines;
+// output directories of earlier ones), and compares what a terminal shows
+// of it (standard output, then standard error less wall times) with the
+// lines the README shows under it ("..." stands for any lines;
 // a command shown without output must only succeed). probe measures the
 // running kernel, whose output is the machine's own, so it is not run.
 func TestREADMECommands(t *testing.T) {
@@ -130,6 +151,13 @@ func TestREADMECommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The README's demonstration capture and snapshot, recorded as it
+	// describes, are kept under traffic/testdata.
+	for _, name := range []string{"demo.pcap", "demo-ss.txt"} {
+		if err := os.Symlink(filepath.Join(root, "traffic", "testdata", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Chdir(dir)
 	for _, c := range cmds {
 		if c.args[0] == "probe" {
@@ -145,10 +173,7 @@ func TestREADMECommands(t *testing.T) {
 			// The README shows no output: only the exit status counts.
 			continue
 		}
-		got := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
-		if out.Len() == 0 {
-			got = nil
-		}
+		got := terminalLines(out.String(), errb.String())
 		if !matchLines(got, c.want) {
 			t.Errorf("README.md:%d: portsim %s: the output differs from the README's\n--- got\n%s\n--- README\n%s",
 				c.line, strings.Join(c.args, " "), strings.Join(got, "\n"), strings.Join(c.want, "\n"))
