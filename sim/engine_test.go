@@ -308,3 +308,36 @@ func TestEventLogError(t *testing.T) {
 		t.Fatalf("error %v, want the event log's error wrapped", err)
 	}
 }
+
+// TestBindConnectTakeover checks a take-over without tcp_tw_reuse: HAProxy
+// (fifo) binds with SO_REUSEADDR and connects, which takes a TIME_WAIT
+// 4-tuple over whenever timestamps are on. The simulator must accept the
+// port it granted, count the take-over, and then ignore the old TIME_WAIT
+// timer (at 60 s) instead of freeing the open connection's port:
+//
+//	0 s: A closes at once, TIME_WAIT 0–60 s (the ring gets 7000 back)
+//	1 s: B binds 7000 and connects, taking the TIME_WAIT over; never closes
+//	61 s: C finds the ring empty and fails without a probe
+//
+// Samples every 30 s: TIME_WAIT 1, 0, 0; established 0, 1, 1.
+func TestBindConnectTakeover(t *testing.T) {
+	script := []workload.Arrival{
+		connectTo(0, dstA, 0, workload.ClientClose),
+		connectTo(time.Second, dstA, workload.Forever, 0),
+		connectTo(61*time.Second, dstA, workload.Forever, 0),
+	}
+	ok, ports, r := outcomes(t, Config{Allocator: "fifo", Stack: stack(7000, 7000, time.Minute), Script: script, SampleEvery: 30 * time.Second})
+	wantBools(t, "outcomes", ok, []bool{true, true, false})
+	if !slices.Equal(ports, []uint16{7000, 7000, 0}) {
+		t.Errorf("ports %v, want [7000 7000 0]", ports)
+	}
+	if r.TWTakeovers != 1 {
+		t.Errorf("take-overs %d, want 1", r.TWTakeovers)
+	}
+	if want := []uint32{0, 1, 1}; !slices.Equal(r.Occupancy.Established, want) {
+		t.Errorf("established %v, want %v", r.Occupancy.Established, want)
+	}
+	if want := []uint32{1, 0, 0}; !slices.Equal(r.Occupancy.TimeWait, want) {
+		t.Errorf("time-wait %v, want %v", r.Occupancy.TimeWait, want)
+	}
+}
