@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -339,5 +340,150 @@ func TestBindConnectTakeover(t *testing.T) {
 	}
 	if want := []uint32{1, 0, 0}; !slices.Equal(r.Occupancy.TimeWait, want) {
 		t.Errorf("time-wait %v, want %v", r.Occupancy.TimeWait, want)
+	}
+}
+
+// TestBindConnectRefusals checks the two refusals of a bind-then-connect
+// (fifo): without timestamps connect() cannot take a TIME_WAIT 4-tuple
+// over, so the attempt fails; and a port that a bind(0) socket still holds
+// (here in its TIME_WAIT) refuses the bind, so HAProxy's ten tries all
+// land on it and fail.
+func TestBindConnectRefusals(t *testing.T) {
+	t.Run("no-timestamps", func(t *testing.T) {
+		st := stack(7000, 7000, time.Minute)
+		st.Timestamps = false
+		script := []workload.Arrival{
+			connectTo(0, dstA, 0, workload.ClientClose),
+			connectTo(time.Second, dstA, workload.Forever, 0),
+		}
+		ok, _, r := outcomes(t, Config{Allocator: "fifo", Stack: st, Script: script})
+		wantBools(t, "outcomes", ok, []bool{true, false})
+		if r.TWTakeovers != 0 {
+			t.Errorf("take-overs %d, want 0", r.TWTakeovers)
+		}
+	})
+	t.Run("bound", func(t *testing.T) {
+		script := []workload.Arrival{
+			withPath(connectTo(0, dstA, 0, workload.ClientClose), allocator.Bind), // 7000, bound in TIME_WAIT until 60 s
+			connectTo(time.Second, dstA, workload.Forever, 0),                     // 7001
+			connectTo(2*time.Second, dstA, workload.Forever, 0),                   // 7000 ten times: refused
+		}
+		var probes []int
+		cfg := Config{Allocator: "fifo", Stack: stack(7000, 7001, time.Minute), Script: script}
+		cfg.OnAttempt = func(a results.Attempt) error { probes = append(probes, a.Probes); return nil }
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		ok, ports, _ := outcomes(t, Config{Allocator: "fifo", Stack: stack(7000, 7001, time.Minute), Script: script})
+		wantBools(t, "outcomes", ok, []bool{true, true, false})
+		if !slices.Equal(ports[:2], []uint16{7000, 7001}) || !slices.Equal(probes, []int{1, 1, 10}) {
+			t.Errorf("ports %v after %v probes, want 7000, 7001, then a failure after 10", ports, probes)
+		}
+	})
+}
+
+// TestPCBPool checks lwIP's pool of TCP control blocks (pcbs = 2), shared
+// by live connections and TIME_WAITs but not by UDP:
+//
+//	0 s  U: UDP, never closed (no PCB)
+//	1 s  A: TCP, closed at once: TIME_WAIT (1 PCB)
+//	2 s  B: TCP, never closed (2 PCBs)
+//	3 s  C: the pool is full: A's TIME_WAIT is killed, C gets a PCB
+//	4 s  D: full, no TIME_WAIT left: fails before any port, no probe
+func TestPCBPool(t *testing.T) {
+	udp := withPath(connectTo(0, dstA, workload.Forever, 0), allocator.UDP)
+	script := []workload.Arrival{
+		udp,
+		connectTo(time.Second, dstA, 0, workload.ClientClose),
+		connectTo(2*time.Second, dstA, workload.Forever, 0),
+		connectTo(3*time.Second, dstA, workload.Forever, 0),
+		connectTo(4*time.Second, dstA, workload.Forever, 0),
+	}
+	var probes []int
+	cfg := Config{Allocator: "lwip", Params: map[string]string{"pcbs": "2"}, Stack: stack(7000, 7009, time.Minute), Script: script}
+	cfg.OnAttempt = func(a results.Attempt) error { probes = append(probes, a.Probes); return nil }
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Successes != 4 || r.Failures != 1 || r.PCBKills != 1 || r.PoolFailures != 1 || probes[4] != 0 {
+		t.Errorf("%d successes, %d failures, %d PCB kills, %d pool failures, last attempt %d probes; want 4, 1, 1, 1, 0",
+			r.Successes, r.Failures, r.PCBKills, r.PoolFailures, probes[4])
+	}
+}
+
+// TestPCBPoolSkipsStaleTimer checks that freeing the oldest TIME_WAIT for
+// the PCB pool skips a timer whose TIME_WAIT was taken over (tcp_tw_reuse
+// on a one-port range, pcbs = 2): A's TIME_WAIT towards dstA is taken
+// over by B, which stays open; C leaves a TIME_WAIT towards dstB; D finds
+// the pool full and must free C's TIME_WAIT, not B's port through A's
+// stale timer; E, towards dstA again, finds the pool full with nothing to
+// free and fails (B still holds the port).
+func TestPCBPoolSkipsStaleTimer(t *testing.T) {
+	st := stack(7000, 7000, time.Minute)
+	st.TWReuse = 1
+	dstC := netip.MustParseAddrPort("198.18.0.3:443")
+	script := []workload.Arrival{
+		connectTo(0, dstA, 0, workload.ClientClose),             // TIME_WAIT, reusable at 1 s
+		connectTo(2*time.Second, dstA, workload.Forever, 0),     // takes it over
+		connectTo(3*time.Second, dstB, 0, workload.ClientClose), // TIME_WAIT towards dstB
+		connectTo(4*time.Second, dstC, workload.Forever, 0),     // pool full: C's TIME_WAIT freed
+		connectTo(5*time.Second, dstA, workload.Forever, 0),     // pool full, nothing to free
+	}
+	ok, _, r := outcomes(t, Config{Allocator: "lwip", Params: map[string]string{"pcbs": "2"}, Stack: st, Script: script})
+	wantBools(t, "outcomes", ok, []bool{true, true, true, true, false})
+	if r.TWTakeovers != 1 || r.PCBKills != 1 || r.PoolFailures != 1 {
+		t.Errorf("%d take-overs, %d PCB kills, %d pool failures; want 1, 1, 1", r.TWTakeovers, r.PCBKills, r.PoolFailures)
+	}
+}
+
+// TestBindConnectPrefilled checks that a bind-then-connect (fifo) on a
+// 4-tuple a background connection holds is refused at connect() and fails
+// the attempt: four attempts over a four-port ring with half the
+// 4-tuples towards dstA prefilled try each port once, so two succeed and
+// two fail, and the run never takes a held port.
+func TestBindConnectPrefilled(t *testing.T) {
+	var script []workload.Arrival
+	for i := range 4 {
+		script = append(script, connectTo(time.Duration(i)*time.Second, dstA, workload.Forever, 0))
+	}
+	ok, ports, r := outcomes(t, Config{Allocator: "fifo", Stack: stack(7000, 7003, time.Minute), Script: script, Prefill: 0.5})
+	if r.Successes != 2 || r.Failures != 2 {
+		t.Fatalf("outcomes %v, ports %v: want two successes and two refused connects", ok, ports)
+	}
+}
+
+// grantThenOther is an allocator that gets a take-over granted for port
+// 7000 (in TIME_WAIT) and then returns 7001, also in TIME_WAIT.
+type grantThenOther struct{}
+
+func (grantThenOther) Allocate(_ time.Duration, f allocator.Flow, c allocator.Checker) (uint16, error) {
+	if c.(allocator.BindConnecter).BindConnect(7000, f) != allocator.Connected {
+		return 0, allocator.ErrExhausted
+	}
+	return 7001, nil
+}
+
+// TestGrantIsForOnePort checks that a take-over granted for one port does
+// not let an allocator return another port in TIME_WAIT: the run fails.
+func TestGrantIsForOnePort(t *testing.T) {
+	script := []workload.Arrival{
+		connectTo(0, dstA, 0, workload.ClientClose),                // 7000: TIME_WAIT
+		connectTo(time.Millisecond, dstA, 0, workload.ClientClose), // 7001: TIME_WAIT
+		connectTo(time.Second, dstA, workload.Forever, 0),
+	}
+	s, err := newState(Config{Allocator: "sequential", Stack: stack(7000, 7001, time.Minute), Script: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg.OnAttempt = func(a results.Attempt) error {
+		if a.At == time.Millisecond {
+			s.alloc = grantThenOther{}
+		}
+		return nil
+	}
+	err = s.loop(context.Background())
+	if want := "sim: allocator sequential returned port 7001 for 198.18.0.1:443 at 1s, which is not free (outside the range, reserved or in use)"; err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }
