@@ -142,6 +142,14 @@ func TestCellSharing(t *testing.T) {
 	if pairs == 0 {
 		t.Fatal("40 destinations in 16 cells share none: the check is empty")
 	}
+	// UDP flows take no cell statistics: the table is connect()'s.
+	for i := range script {
+		script[i].Flow.Path = allocator.UDP
+	}
+	_, _, r = outcomes(t, Config{Allocator: "rfc6056-4", Params: params, AllocSeed: 3, Stack: st, Script: script})
+	if want := (results.CellStats{}); r.Cells == nil || *r.Cells != want {
+		t.Errorf("UDP flows: cells %+v, want none counted", r.Cells)
+	}
 }
 
 // TestConfigErrors checks the one-line errors of a bad configuration.
@@ -485,5 +493,19 @@ func TestGrantIsForOnePort(t *testing.T) {
 	err = s.loop(context.Background())
 	if want := "sim: allocator sequential returned port 7001 for 198.18.0.1:443 at 1s, which is not free (outside the range, reserved or in use)"; err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
+	}
+}
+
+// TestPrefillRounds checks that the prefilled share is rounded to the
+// nearest port: half of three ports is two held, so of three attempts that
+// never close one succeeds.
+func TestPrefillRounds(t *testing.T) {
+	var script []workload.Arrival
+	for i := range 3 {
+		script = append(script, connectTo(time.Duration(i), dstA, workload.Forever, 0))
+	}
+	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7002, time.Minute), Script: script, Prefill: 0.5})
+	if r.Successes != 1 || r.Failures != 2 {
+		t.Errorf("%d successes, %d failures; want 1 and 2", r.Successes, r.Failures)
 	}
 }

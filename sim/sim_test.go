@@ -156,6 +156,7 @@ func TestTWReuse(t *testing.T) {
 		{"on-no-timestamps", 1, false, dstA, allocator.FourTuple, time.Minute},
 		{"loopback-only-remote", 2, true, dstA, allocator.FourTuple, time.Minute},
 		{"loopback-only-loopback", 2, true, dstL, allocator.FourTuple, delay},
+		{"loopback-only-mapped-loopback", 2, true, netip.MustParseAddrPort("[::ffff:127.0.0.2]:8080"), allocator.FourTuple, delay},
 		{"exclusive-stack", 1, true, dstA, allocator.Exclusive, time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
