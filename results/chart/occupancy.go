@@ -1,6 +1,8 @@
 package chart
 
 import (
+	"image/color"
+
 	"github.com/portsim/portsim/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -10,14 +12,14 @@ import (
 // Occupancy returns the occupancy chart: for each series, the 4-tuples
 // established (solid) and in TIME_WAIT (dashed) over virtual time,
 // averaged point by point over the seeds that share the first seed's
-// sampling step, up to the shortest of them. Series differ by colour
-// only (the palette repeats after eight).
+// sampling step, up to the shortest of them, each mean in a light band
+// of its 95 % interval. Series differ by colour (the palette's).
 func Occupancy() Chart {
 	return Chart{
 		Name:  "occupancy",
 		Title: "Ports in use over time",
 		Caption: "Local ports (4-tuples) held by established connections (solid) and in TIME_WAIT (dashed) " +
-			"over virtual time, mean over seeds, one colour per allocator.",
+			"over virtual time, mean over seeds in a light band of its 95 % interval, one colour per allocator.",
 		Draw: drawOccupancy,
 	}
 }
@@ -52,16 +54,29 @@ func drawOccupancy(runs []results.Run) (*plot.Plot, error) {
 		}
 		est := make(plotter.XYs, n)
 		tw := make(plotter.XYs, n)
+		// The 95 % band of each mean (Student's t over the seeds, cut at
+		// 0), drawn under the lines when there are two seeds or more.
+		var estLo, estHi, twLo, twHi plotter.XYs
+		es, ws := make([]float64, len(use)), make([]float64, len(use))
 		for i := range n {
 			t := float64(int64(i)*step) / 1e9
-			var e, w float64
-			for _, o := range use {
-				e += float64(o.Established[i])
-				w += float64(o.TimeWait[i])
+			for j, o := range use {
+				es[j], ws[j] = float64(o.Established[i]), float64(o.TimeWait[i])
 			}
-			k := float64(len(use))
-			est[i] = plotter.XY{X: t, Y: e / k}
-			tw[i] = plotter.XY{X: t, Y: w / k}
+			se, sw := results.MeanCI95(es), results.MeanCI95(ws)
+			est[i] = plotter.XY{X: t, Y: se.Mean}
+			tw[i] = plotter.XY{X: t, Y: sw.Mean}
+			if len(use) > 1 {
+				estLo = append(estLo, plotter.XY{X: t, Y: max(0, se.Mean-se.CI95)})
+				estHi = append(estHi, plotter.XY{X: t, Y: se.Mean + se.CI95})
+				twLo = append(twLo, plotter.XY{X: t, Y: max(0, sw.Mean-sw.CI95)})
+				twHi = append(twHi, plotter.XY{X: t, Y: sw.Mean + sw.CI95})
+			}
+		}
+		for _, b := range [][2]plotter.XYs{{estLo, estHi}, {twLo, twHi}} {
+			if err := addBand(p, b[0], b[1], s.style); err != nil {
+				return nil, err
+			}
 		}
 		// Colour tells series apart; the dash pattern is the state.
 		e, err := plotter.NewLine(est)
@@ -87,4 +102,26 @@ func drawOccupancy(runs []results.Run) (*plot.Plot, error) {
 	p.Legend.Add("TIME_WAIT", thumb(black, []vg.Length{vg.Points(5), vg.Points(3)}))
 	p.Y.Min = 0
 	return p, nil
+}
+
+// addBand fills the area between lo and hi (the same x values) in a
+// light tint of a series' colour.
+func addBand(p *plot.Plot, lo, hi plotter.XYs, st Style) error {
+	if len(lo) < 2 || len(lo) != len(hi) {
+		return nil
+	}
+	ring := make(plotter.XYs, 0, 2*len(lo))
+	ring = append(ring, lo...)
+	for i := len(hi) - 1; i >= 0; i-- {
+		ring = append(ring, hi[i])
+	}
+	poly, err := plotter.NewPolygon(ring)
+	if err != nil {
+		return err
+	}
+	c := st.Color
+	poly.Color = color.NRGBA{R: c.R, G: c.G, B: c.B, A: 50}
+	poly.LineStyle.Width = 0
+	p.Add(poly)
+	return nil
 }
