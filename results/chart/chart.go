@@ -461,22 +461,6 @@ func tickLabel(v float64) string {
 	return strings.Replace(s, "e-0", "e-", 1)
 }
 
-// meanOf returns the mean of the defined (non-NaN) values f gives for
-// runs, and how many there were.
-func meanOf(runs []*results.Run, f func(*results.Run) float64) (float64, int) {
-	sum, n := 0.0, 0
-	for _, r := range runs {
-		if v := f(r); !math.IsNaN(v) && !math.IsInf(v, 0) {
-			sum += v
-			n++
-		}
-	}
-	if n == 0 {
-		return math.NaN(), 0
-	}
-	return sum / float64(n), n
-}
-
 // thumb returns a legend thumbnail for a line style alone.
 func thumb(c color.Color, dashes []vg.Length) plot.Thumbnailer {
 	return &plotter.Line{LineStyle: draw.LineStyle{Color: c, Width: vg.Points(1.5), Dashes: dashes}}
