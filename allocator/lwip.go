@@ -2,9 +2,6 @@ package allocator
 
 import "time"
 
-// lwipDefaultPCBs is MEMP_NUM_TCP_PCB's default in src/include/lwip/opt.h.
-const lwipDefaultPCBs = 5
-
 // lwipSpec models lwIP's tcp_new_port and udp_new_port: a global counter per
 // protocol, stepped by one before each try; and its fixed pool of TCP PCBs.
 func lwipSpec() Spec {
@@ -19,7 +16,7 @@ func lwipSpec() Spec {
 			Scope:    Exclusive,                   // any PCB with the local port blocks it
 		},
 		Params: []Param{
-			{Name: "pcbs", Default: "5", Doc: "MEMP_NUM_TCP_PCB: TCP PCBs in the pool, shared by live connections and those in TIME_WAIT, 1..1000000, or 0 for no pool limit"},
+			{Name: "pcbs", Default: "5", Doc: "MEMP_NUM_TCP_PCB (default 5 in src/include/lwip/opt.h): TCP PCBs in the pool, shared by live connections and those in TIME_WAIT, 1..1000000, or 0 for no pool limit"},
 		},
 		Bound:      func(cfg Config) int { return cfg.Range.Size() },
 		Exhaustive: true,

@@ -87,11 +87,8 @@ func splitArgs(s string) []string {
 // time, which change from run to run.
 func terminalLines(stdout, stderr string) []string {
 	var lines []string
-	for _, l := range strings.Split(strings.TrimRight(stdout, "\n"), "\n") {
-		lines = append(lines, l)
-	}
-	if stdout == "" {
-		lines = nil
+	if stdout != "" {
+		lines = strings.Split(strings.TrimRight(stdout, "\n"), "\n")
 	}
 	for _, l := range strings.Split(strings.TrimRight(stderr, "\n"), "\n") {
 		if l == "" || strings.Contains(l, "of wall time") || strings.Contains(l, "attempts per second of run time") {
