@@ -83,6 +83,8 @@ func TestAnalyticPresets(t *testing.T) {
 			c.Workload.Path, c.Workload.Hold = allocator.UDP, workload.Fixed(time.Second)
 		}, 28232},
 		{"hold forever", func(c *sim.Config) { c.Workload.Hold = workload.Fixed(workload.Forever) }, 0},
+		{"prefill 25 %", func(c *sim.Config) { c.Prefill = 0.25 }, 21174.0 / 60},         // 28232 · 0.75
+		{"prefill 10 %, rounded", func(c *sim.Config) { c.Prefill = 0.1 }, 25409.0 / 60}, // 28232 · 0.9 = 25408.8
 	} {
 		cfg := setup(t, "linux", workload.Constant)
 		tc.mod(&cfg)

@@ -9,7 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/results"
+	"github.com/portsim/portsim/sim"
 	"github.com/portsim/portsim/sim/workload"
 )
 
@@ -458,5 +460,68 @@ func TestPointMetrics(t *testing.T) {
 	}
 	if len(p.Metrics) != len(results.Metrics()) {
 		t.Errorf("%d metrics, want every one (%d)", len(p.Metrics), len(results.Metrics()))
+	}
+}
+
+// TestErlangRateByHand checks ErlangRate where Erlang B inverts by hand:
+// B(1, a) = a/(1+a) is 0.5 at a = 1 erlang, so 1 port held 1 s per
+// connection blocks half the attempts at 1/s; B(2, 1) = 0.2, so 2 ports
+// held 2 s block 20 % at 0.5/s. A target outside (0, 1) has no rate (NaN),
+// and a zero cycle sustains any rate (+Inf), even with no ports.
+func TestErlangRateByHand(t *testing.T) {
+	for _, tc := range []struct {
+		ports  int
+		cycle  time.Duration
+		target float64
+		want   float64
+	}{
+		{1, time.Second, 0.5, 1},
+		{2, 2 * time.Second, 0.2, 0.5},
+	} {
+		if got := ErlangRate(tc.ports, tc.cycle, tc.target); math.Abs(got-tc.want) > 1e-8*tc.want {
+			t.Errorf("ErlangRate(%d, %v, %v) = %v, want %v", tc.ports, tc.cycle, tc.target, got, tc.want)
+		}
+	}
+	for _, target := range []float64{0, 1, -0.5, 2} {
+		if got := ErlangRate(10, time.Second, target); !math.IsNaN(got) {
+			t.Errorf("ErlangRate(10, 1s, %v) = %v, want NaN", target, got)
+		}
+	}
+	for _, ports := range []int{0, 10} {
+		if got := ErlangRate(ports, 0, 0.001); !math.IsInf(got, 1) {
+			t.Errorf("ErlangRate(%d, 0, 0.001) = %v, want +Inf", ports, got)
+		}
+	}
+}
+
+// TestErlangRateWhen: Search sets an Erlang B rate only where one pool of
+// ports takes every attempt under Poisson arrivals: one source and either
+// one destination or ports held exclusively; otherwise NaN. Connections
+// reset at once hold no port, so the search answers without simulating
+// and the Erlang rate of a zero cycle is +Inf.
+func TestErlangRateWhen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mod    func(*sim.Config)
+		erlang bool
+	}{
+		{"poisson, 1 source, 1 destination", func(*sim.Config) {}, true},
+		{"poisson, 10 destinations sharing ports", func(c *sim.Config) { c.Workload.Destinations = 10 }, false},
+		{"poisson, 10 destinations, exclusive ports", func(c *sim.Config) {
+			c.Workload.Destinations, c.Stack.Scope = 10, allocator.Exclusive
+		}, true},
+		{"poisson, 2 sources", func(c *sim.Config) { c.Workload.Sources = 2 }, false},
+		{"constant", func(c *sim.Config) { c.Workload.Arrivals = workload.Constant }, false},
+	} {
+		cfg := setup(t, "linux", workload.Poisson)
+		cfg.Workload.Close = workload.RST
+		tc.mod(&cfg)
+		r, err := Search(context.Background(), cfg, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := !math.IsNaN(r.ErlangRate); got != tc.erlang || tc.erlang && !math.IsInf(r.ErlangRate, 1) {
+			t.Errorf("%s: Erlang rate %v; want one (+Inf): %v", tc.name, r.ErlangRate, tc.erlang)
+		}
 	}
 }
