@@ -525,3 +525,22 @@ func TestErlangRateWhen(t *testing.T) {
 		}
 	}
 }
+
+// TestFewestSourcesLimit: the analytic number of sources may reach
+// workload.MaxSources but not exceed it. With 16 ports and a TIME_WAIT of
+// 1,024 s one source sustains 1/64 per second, so 1,024/s needs exactly
+// 65,536 sources (and windows of 1 s see no failure, so fewer are tried),
+// and 1,024.015625/s needs 65,537: an error naming the limit.
+func TestFewestSourcesLimit(t *testing.T) {
+	cfg := small(setup(t, "linux", workload.Constant), 16, 1024*time.Second)
+	opt := Options{Seed: 1, Seeds: 2, Warmup: time.Second, Measure: time.Second}
+	r, err := FewestSources(context.Background(), cfg, 1024, opt)
+	if err != nil || r.Analytic != workload.MaxSources || len(r.Steps) == 0 || r.Steps[0].Sources != workload.MaxSources {
+		t.Errorf("1024/s: analytic %d, steps %v, %v; want %d sources tried first", r.Analytic, stepSources(r), err, workload.MaxSources)
+	}
+	_, err = FewestSources(context.Background(), cfg, 1024.015625, opt)
+	want := "capacity: 1024/s needs at least 65537 source addresses by the bound of 0.01562/s each, more than the 65536 supported"
+	if err == nil || err.Error() != want {
+		t.Errorf("1024.015625/s: error %v, want %q", err, want)
+	}
+}
