@@ -122,18 +122,31 @@ func (nr *netfilterRover) Allocate(_ time.Duration, f Flow, c Checker) (uint16, 
 	default:
 		off = nr.rover[proto]
 	}
-	for i := 1; ; i, off = i+1, off+1 {
-		p := nr.lo + uint16(int(off)%nr.n)
-		free := c.Free(p, f)
-		if !free && i != nr.n {
-			continue
-		}
-		if !randomAll {
-			nr.rover[proto] = off
-		}
-		if !free {
-			return 0, ErrExhausted
-		}
-		return p, nil
+	// The candidates are min + off % n for off, off+1, ... as a u16: the
+	// first 65536-off of them from off % n on, then from 0 (Scan walks
+	// the cycle; the wrap of off is split as in the netfilter allocator).
+	// The first n-1 are tested; the n-th is taken untested by the kernel.
+	cyc := Cycle{Base: nr.lo, Len: nr.n, Step: 1}
+	k := nr.n - 1
+	run := min(k, 1<<16-int(off))
+	p, i, ok := Scan(c, f, cyc, int(off)%nr.n, run)
+	if !ok && run < k {
+		var j int
+		p, j, ok = Scan(c, f, cyc, 0, k-run)
+		i += j
 	}
+	if ok {
+		off += uint16(i - 1)
+	} else {
+		off += uint16(k)
+		p = nr.lo + uint16(int(off)%nr.n)
+		ok = c.Free(p, f)
+	}
+	if !randomAll {
+		nr.rover[proto] = off
+	}
+	if !ok {
+		return 0, ErrExhausted
+	}
+	return p, nil
 }
