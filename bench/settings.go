@@ -251,6 +251,17 @@ func Settings() []Setting {
 			s.Workload.TraceOpen = func() (io.ReadCloser, error) { return os.Open(path) }
 			return nil
 		}},
+		{"rate-scale", "replay a trace this many times as fast: its attempt times divided by the factor, holds unchanged (default 1)", true, func(s *Setup, v string) error {
+			f, err := parsePositive(v)
+			if err != nil {
+				return err
+			}
+			if f > 1e6 {
+				return fmt.Errorf("%q: expected a factor <= 1e6", v)
+			}
+			s.Workload.TraceScale = f
+			return nil
+		}},
 		{"state", "starting state to begin from instead of an empty table: a CSV written by portsim import from ss or conntrack output (header src,src_port,dst,dst_port,state,remaining)", false, func(s *Setup, v string) error {
 			path := strings.TrimSpace(v)
 			if path == "" {
@@ -370,6 +381,9 @@ func (s *Setup) resolve() error {
 		s.Workload.Arrivals = workload.Trace
 	case s.Workload.Arrivals == workload.Trace:
 		return fmt.Errorf("arrivals trace needs the trace setting: the CSV file to replay")
+	}
+	if s.Workload.TraceScale != 0 && s.Workload.TraceName == "" {
+		return fmt.Errorf("rate-scale applies to a replayed trace; give the trace setting, or for a generated workload set its rate")
 	}
 	return nil
 }
@@ -505,7 +519,7 @@ var settingArgs = map[string]string{
 	"timestamps": "BOOL", "scope": "SCOPE", "arrivals": "KIND", "rate": "N", "burst-on": "D",
 	"burst-off": "D", "clients": "N", "think": "DIST", "destinations": "N", "dest-order": "ORDER",
 	"loopback": "BOOL", "sources": "N", "hold": "DIST", "close": "SIDE", "path": "PATH",
-	"orig-ports": "LO-HI", "trace": "FILE", "state": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
+	"orig-ports": "LO-HI", "trace": "FILE", "rate-scale": "K", "state": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
 	"sample": "D", "cpus": "N", "confirm-delay": "DIST", "syn-rto": "D", "syn-retries": "N",
 }
 
@@ -538,7 +552,7 @@ var specFields = map[string]string{
 	"Arrivals": "arrivals", "Rate": "rate", "BurstOn": "burst-on", "BurstOff": "burst-off",
 	"Clients": "clients", "Think": "think", "Destinations": "destinations", "DestOrder": "dest-order",
 	"ZipfS": "dest-order", "Sources": "sources", "Hold": "hold", "Close": "close", "Path": "path",
-	"OrigPorts": "orig-ports", "TraceOpen": "trace",
+	"OrigPorts": "orig-ports", "TraceOpen": "trace", "TraceScale": "rate-scale",
 }
 
 // settingError renames a *workload.SpecError after its setting.

@@ -223,6 +223,10 @@ type Spec struct {
 	// per workload built; the workload reads it lazily and closes it when
 	// the trace ends or when the workload's Close method is called.
 	TraceOpen func() (io.ReadCloser, error)
+	// TraceScale, when above 0, divides a trace's attempt times by it:
+	// 2 replays the trace at twice its rate (holds unchanged). 0 and 1
+	// replay it as written.
+	TraceScale float64
 }
 
 // SpecError is the error Validate returns: the field that is wrong, its
@@ -278,6 +282,9 @@ func (s Spec) Validate() error {
 	case Trace:
 		if s.TraceOpen == nil {
 			return bad("TraceOpen", "nil", "expected a function opening the CSV trace for Trace arrivals")
+		}
+		if !(s.TraceScale >= 0 && s.TraceScale <= 1e6) {
+			return bad("TraceScale", s.TraceScale, "expected a factor > 0 and <= 1e6, such as 2 for twice the trace's rate")
 		}
 	default:
 		return bad("Arrivals", s.Arrivals, "expected poisson, constant, burst, closed or trace")

@@ -674,6 +674,7 @@ type replay struct {
 	rc     io.ReadCloser
 	path   allocator.Path
 	orig   origin
+	scale  float64 // divides attempt times; 0 or 1: as written
 	err    error
 	closed bool
 }
@@ -684,10 +685,11 @@ func newReplay(s Spec, seed uint64) (*replay, error) {
 		return nil, fmt.Errorf("workload: open trace %s: %w", traceName(s.TraceName), err)
 	}
 	return &replay{
-		r:    NewTraceReader(s.TraceName, rc),
-		rc:   rc,
-		path: s.Path,
-		orig: newOrigin(s.OrigPorts, seed),
+		r:     NewTraceReader(s.TraceName, rc),
+		rc:    rc,
+		path:  s.Path,
+		orig:  newOrigin(s.OrigPorts, seed),
+		scale: s.TraceScale,
 	}, nil
 }
 
@@ -709,6 +711,9 @@ func (w *replay) Next(out *Arrival) bool {
 		return false
 	}
 	a := Arrival{At: rec.At, Hold: rec.Hold, Close: rec.Close, Client: -1}
+	if w.scale > 0 && w.scale != 1 {
+		a.At = time.Duration(float64(rec.At) / w.scale)
+	}
 	a.Flow.Path = w.path
 	a.Flow.Src = rec.Src
 	if w.path != allocator.Bind {

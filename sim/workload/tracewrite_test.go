@@ -111,3 +111,26 @@ func TestMapState(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceScale: a trace replayed at TraceScale 4 comes four times as
+// fast, with the same holds.
+func TestTraceScale(t *testing.T) {
+	text := TraceHeader + "\n0,10.0.0.1,198.18.0.1,443,1,client\n2,10.0.0.1,198.18.0.1,443,1,client\n6,10.0.0.1,198.18.0.1,443,forever,rst\n"
+	s := Spec{Arrivals: Trace, TraceScale: 4, TraceOpen: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }}
+	w, err := s.New(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var a Arrival
+	for w.Next(&a) {
+		got = append(got, a.At.String()+" "+a.Hold.String())
+	}
+	if want := "0s 1s,500ms 1s,1.5s " + Forever.String(); strings.Join(got, ",") != want {
+		t.Errorf("replayed %q, want %q", strings.Join(got, ","), want)
+	}
+	s.TraceScale = -1
+	if err := s.Validate(); err == nil {
+		t.Error("TraceScale -1 accepted")
+	}
+}
