@@ -634,3 +634,20 @@ func TestErrorsByLabelSeries(t *testing.T) {
 		t.Error("window values not in numeric order")
 	}
 }
+
+// TestPaletteCoversRegistry checks that every built-in allocator has its
+// fixed style and family, so none falls into the fallback panel, and that
+// no family has more members than a panel shows.
+func TestPaletteCoversRegistry(t *testing.T) {
+	st := newStyler()
+	for _, s := range allocator.Registry() {
+		if f := st.family(s.Name); f == otherFamily {
+			t.Errorf("allocator %s has no place in Palette (results/chart/palette.go)", s.Name)
+		}
+	}
+	for _, f := range Palette() {
+		if len(f.Members) > MaxSeries {
+			t.Errorf("family %q has %d members, more than a panel's %d", f.Name, len(f.Members), MaxSeries)
+		}
+	}
+}

@@ -43,8 +43,9 @@ var (
 
 // Palette is the fixed style of every registered allocator, by family.
 // Hue marks the family — blues for the Linux eras, greens for the BSDs
-// and macOS, oranges and reds for the RFC 6056 algorithms, purple, olive, black
-// and brown for NAT and the other stacks — and within a family the
+// and macOS, oranges and reds for the RFC 6056 algorithms, pinks for the
+// netfilter NAT eras, purple, olive, black and brown for the other stacks
+// — and within a family the
 // shade and dash pattern tell members apart, so a line keeps its look
 // from chart to chart and panel to panel:
 //
@@ -57,6 +58,7 @@ var (
 //	                       linux-udp      0,160,170        long dash
 //	BSDs and macOS         freebsd        0,158,115        solid
 //	                       freebsd-13     0,100,60         dashed
+//	                       freebsd-12     0,70,40          dotted
 //	                       openbsd        110,180,50       solid
 //	                       netbsd         40,130,40        dotted
 //	                       macos          0,190,150        dash-dot
@@ -65,8 +67,10 @@ var (
 //	                       rfc6056-3      170,50,0         dashed
 //	                       rfc6056-4      240,120,60       dotted
 //	                       rfc6056-5      140,30,20        dash-dot
-//	NAT and other stacks   netfilter      204,121,167      solid
-//	                       windows        136,34,85        solid
+//	NAT gateways           netfilter      204,121,167      solid
+//	                       netfilter-6.4  170,70,130       dashed
+//	                       netfilter-rover 230,160,200     dotted
+//	Other stacks           windows        136,34,85        solid
 //	                       lwip           120,80,160       dashed
 //	                       sequential     120,120,0        dashed
 //	                       fifo           0,0,0            solid
@@ -84,15 +88,19 @@ func Palette() []Family {
 			m("linux-4.1", 60, 140, 200, dotted), m("linux-bind", 20, 20, 110, dashDot), m("linux-udp", 0, 160, 170, long),
 		}},
 		{Name: "BSDs and macOS", Members: []Member{
-			m("freebsd", 0, 158, 115, solid), m("freebsd-13", 0, 100, 60, dashed), m("openbsd", 110, 180, 50, solid),
+			m("freebsd", 0, 158, 115, solid), m("freebsd-13", 0, 100, 60, dashed), m("freebsd-12", 0, 70, 40, dotted),
+			m("openbsd", 110, 180, 50, solid),
 			m("netbsd", 40, 130, 40, dotted), m("macos", 0, 190, 150, dashDot),
 		}},
 		{Name: "RFC 6056 algorithms", Members: []Member{
 			m("rfc6056-1", 213, 94, 0, solid), m("rfc6056-2", 230, 159, 0, solid), m("rfc6056-3", 170, 50, 0, dashed),
 			m("rfc6056-4", 240, 120, 60, dotted), m("rfc6056-5", 140, 30, 20, dashDot),
 		}},
-		{Name: "NAT and other stacks", Members: []Member{
-			m("netfilter", 204, 121, 167, solid), m("windows", 136, 34, 85, solid), m("lwip", 120, 80, 160, dashed),
+		{Name: "NAT gateways", Members: []Member{
+			m("netfilter", 204, 121, 167, solid), m("netfilter-6.4", 170, 70, 130, dashed), m("netfilter-rover", 230, 160, 200, dotted),
+		}},
+		{Name: "Other stacks", Members: []Member{
+			m("windows", 136, 34, 85, solid), m("lwip", 120, 80, 160, dashed),
 			m("sequential", 120, 120, 0, dashed), m("fifo", 0, 0, 0, solid), m("random-window", 140, 90, 40, dashDot),
 		}},
 	}
