@@ -386,3 +386,43 @@ func TestPortSetSummaries(t *testing.T) {
 		}
 	}
 }
+
+// TestScanFreeOneFreePort checks ScanFree against one Free per candidate
+// where a single port of a 130-port range (three words) is free, at every
+// position and for every starting offset, for the three shapes answered
+// with word operations and a whole or partial pass: the boundaries of each
+// part of a scan (its first and last candidates, the wrap) all meet the
+// free port somewhere.
+func TestScanFreeOneFreePort(t *testing.T) {
+	const lo, hi = 7000, 7129
+	st := stack(lo, hi, 0)
+	s, err := newState(Config{Allocator: "sequential", Stack: st, Script: []workload.Arrival{}, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := allocator.Flow{Path: allocator.Connect, Src: src1, Dst: dstA}
+	src, dst := s.tables(f)
+	for p := lo; p <= hi; p++ {
+		dst.setBlock(uint16(p))
+	}
+	const size = hi - lo + 1
+	for free := lo; free <= hi; free++ {
+		dst.clearBlock(uint16(free))
+		s.chk.setFlow(f, src, dst)
+		for _, cy := range []allocator.Cycle{{Base: lo, Len: size, Step: 1}, {Base: lo, Len: size, Step: 2}, {Base: lo, Len: size, Step: size - 1}} {
+			for off := range cy.Len {
+				for _, n := range []int{cy.Len, cy.Len / 2, cy.Len/2 + 1, 3} {
+					ref := &countingFree{c: &s.chk}
+					wp, wk, wok := allocator.ScanEach(ref, f, cy, off, n)
+					s.chk.probes = 0
+					gp, gk, gok := s.chk.ScanFree(f, cy, off, n)
+					if gp != wp || gk != wk || gok != wok || s.chk.probes != ref.n {
+						t.Fatalf("free port %d: cycle %+v off %d n %d: ScanFree = (%d, %d, %v) with %d probes, Free gives (%d, %d, %v) with %d",
+							free, cy, off, n, gp, gk, gok, s.chk.probes, wp, wk, wok, ref.n)
+					}
+				}
+			}
+		}
+		dst.setBlock(uint16(free))
+	}
+}
