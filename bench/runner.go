@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim"
 )
@@ -134,47 +136,33 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 		opt.Progress(out.Kept, len(units))
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan int)
+	// The first run to fail cancels the others; its error is the one
+	// reported.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(min(opt.Jobs, max(len(todo), 1)))
 	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
 	finished := out.Kept
-	for range min(opt.Jobs, max(len(todo), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				cf, err := runUnit(ctx, units[i], opt.Out, cellsDir, fp)
-				mu.Lock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-					cancel()
-				} else {
-					done[i] = cf
-					finished++
-					out.Ran++
-					if opt.Progress != nil {
-						opt.Progress(finished, len(units))
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
 	for _, i := range todo {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			cf, err := runUnit(gctx, units[i], opt.Out, cellsDir, fp)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			done[i] = cf
+			finished++
+			out.Ran++
+			if opt.Progress != nil {
+				opt.Progress(finished, len(units))
+			}
+			return nil
+		})
 	}
-	close(jobs)
-	wg.Wait()
+	firstErr := g.Wait()
 	if firstErr != nil && !errors.Is(firstErr, context.Canceled) {
 		return nil, firstErr
 	}

@@ -14,11 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/bench"
@@ -376,70 +376,72 @@ func runUnits(ctx context.Context, s *bench.Suite, eventsPath string) ([]results
 		return nil, err
 	}
 	runs := make([]results.Run, len(units))
+	// Every unit runs; the error reported is the first in suite order,
+	// so the same input always gives the same message.
 	errs := make([]error, len(units))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, u := range units {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			cfg, err := u.Cell.Config(u.Replicate)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if eventsPath != "" {
-				path := eventsPath
-				if len(units) > 1 {
-					ext := filepath.Ext(path)
-					path = strings.TrimSuffix(path, ext) + "-" + u.Cell.Alloc.Label()
-					if s.Seeds > 1 {
-						path += "-" + strconv.Itoa(u.Replicate)
-					}
-					path += ext
-				}
-				// Written atomically: an interrupted run leaves no
-				// truncated log, and an earlier log stays as it was.
-				var r results.Run
-				err := results.WriteFileAtomic(path, func(w io.Writer) error {
-					ew := results.NewEventWriter(w)
-					cfg.OnAttempt = ew.Write
-					var err error
-					if r, err = sim.Run(ctx, cfg); err != nil {
-						return errSim{err}
-					}
-					return ew.Flush()
-				})
-				if err != nil {
-					if se, ok := errors.AsType[errSim](err); ok {
-						errs[i] = se.err
-					} else {
-						errs[i] = usagef("flag -events: %v", err)
-					}
-					return
-				}
-				u.Cell.Identify(&r, u.Replicate)
-				runs[i] = r
-				return
-			}
-			r, err := sim.Run(ctx, cfg)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			u.Cell.Identify(&r, u.Replicate)
-			runs[i] = r
-		}()
+		g.Go(func() error {
+			errs[i] = runOne(ctx, s, u, len(units), eventsPath, &runs[i])
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the units report through errs
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 	}
 	return runs, nil
+}
+
+// runOne runs one unit of a suite of n units into *out, writing its
+// event log when eventsPath is set.
+func runOne(ctx context.Context, s *bench.Suite, u bench.Unit, n int, eventsPath string, out *results.Run) error {
+	cfg, err := u.Cell.Config(u.Replicate)
+	if err != nil {
+		return err
+	}
+	if eventsPath != "" {
+		path := eventsPath
+		if n > 1 {
+			ext := filepath.Ext(path)
+			path = strings.TrimSuffix(path, ext) + "-" + u.Cell.Alloc.Label()
+			if s.Seeds > 1 {
+				path += "-" + strconv.Itoa(u.Replicate)
+			}
+			path += ext
+		}
+		// Written atomically: an interrupted run leaves no
+		// truncated log, and an earlier log stays as it was.
+		var r results.Run
+		err := results.WriteFileAtomic(path, func(w io.Writer) error {
+			ew := results.NewEventWriter(w)
+			cfg.OnAttempt = ew.Write
+			var err error
+			if r, err = sim.Run(ctx, cfg); err != nil {
+				return errSim{err}
+			}
+			return ew.Flush()
+		})
+		if err != nil {
+			if se, ok := errors.AsType[errSim](err); ok {
+				return se.err
+			}
+			return usagef("flag -events: %v", err)
+		}
+		u.Cell.Identify(&r, u.Replicate)
+		*out = r
+		return nil
+	}
+	r, err := sim.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	u.Cell.Identify(&r, u.Replicate)
+	*out = r
+	return nil
 }
 
 // errSim carries a simulation error out of an event-log writer, so that
