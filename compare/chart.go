@@ -26,7 +26,7 @@ const MaxChartRows = 30
 // an infinite change, from a baseline of 0, and those beyond the cap).
 func ChartRows(t Table) (rows []Row, left int) {
 	for _, r := range t.Rows {
-		if r.Verdict == "~" || r.Verdict == "?" {
+		if r.Verdict == "~" || r.Verdict == "?" || r.Verdict == "undefined" {
 			continue
 		}
 		if math.IsInf(r.Delta, 0) || math.IsNaN(r.Delta) {

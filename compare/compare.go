@@ -115,7 +115,9 @@ type Row struct {
 	P float64 `json:"p"`
 	// Verdict is "better", "worse" or "changed" (for metrics with no
 	// better direction) when the change is significant at Alpha, "~" when
-	// it is not, and "?" when there are too few seeds to tell.
+	// it is not, "?" when there are too few seeds to tell, and
+	// "undefined" when the metric has no value on either side (no
+	// reuses, no hash table, ...).
 	Verdict string `json:"verdict"`
 }
 
@@ -256,6 +258,8 @@ func compareValues(a, b []float64, better int, alpha float64) Row {
 	}
 	row.P, row.DiffCI95 = Welch(a, b)
 	switch {
+	case sa.N == 0 && sb.N == 0:
+		row.Verdict = "undefined"
 	case math.IsNaN(row.P):
 		row.Verdict = "?"
 	case row.P >= alpha:
@@ -378,7 +382,9 @@ func allocatorNames(runs []results.Run) []string {
 	return out
 }
 
-// Counts tallies the verdicts of a table.
+// Counts tallies the verdicts of a table; unknown counts rows with too
+// few seeds, and rows where the metric is undefined on both sides are
+// not counted.
 func (t Table) Counts() (better, worse, changed, same, unknown int) {
 	for _, r := range t.Rows {
 		switch r.Verdict {
@@ -390,7 +396,7 @@ func (t Table) Counts() (better, worse, changed, same, unknown int) {
 			changed++
 		case "~":
 			same++
-		default:
+		case "?":
 			unknown++
 		}
 	}

@@ -258,3 +258,26 @@ func TestChartRows(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUndefinedBothSides checks that a metric without a value on either
+// side (here the premature share of runs without reuses) is said to be
+// undefined, not short of seeds.
+func TestUndefinedBothSides(t *testing.T) {
+	m, _ := results.LookupMetric("premature_fraction")
+	var a, b []results.Run
+	for s := uint64(0); s < 3; s++ {
+		a = append(a, run("x", "1", "linux", s, 10, 0))
+		b = append(b, run("x", "1", "linux", s, 10, 0))
+	}
+	res := Sets(a, b, "a", "b", Options{Metrics: []results.Metric{m}})
+	if v := res.Tables[0].Rows[0].Verdict; v != "undefined" {
+		t.Errorf("verdict %q, want undefined", v)
+	}
+	var txt bytes.Buffer
+	if err := WriteText(&txt, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "undefined on both sides") || !strings.Contains(txt.String(), "1 cell: 0 better, 0 worse, 0 ~, 1 undefined") {
+		t.Errorf("text:\n%s", txt.String())
+	}
+}

@@ -55,6 +55,9 @@ func WriteText(w io.Writer, res Result) error {
 		if u > 0 {
 			parts = append(parts, fmt.Sprintf("%d too few seeds", u))
 		}
+		if n := len(t.Rows) - b - wo - c - s - u; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d undefined", n))
+		}
 		cells := "cells"
 		if len(t.Rows) == 1 {
 			cells = "cell"
@@ -84,6 +87,8 @@ func side(s Side) string {
 // "-99.91% (p=0.000)", "+Inf% (p=0.000)" or "? (n=1+1)".
 func change(r Row) string {
 	switch r.Verdict {
+	case "undefined":
+		return "undefined on both sides"
 	case "?":
 		return fmt.Sprintf("? (n=%d+%d)", r.A.N, r.B.N)
 	case "~":
