@@ -37,6 +37,10 @@ type Setup struct {
 	// Race is the concurrent NAT of the SNAT race (sim.Race): one CPU
 	// (no race) unless the cpus setting says more; DefaultRace otherwise.
 	Race sim.Race
+	// Inside is the inside hosts that choose the flows' original ports
+	// (sim.Inside): none unless the inside-hosts setting says so, each
+	// with the linux allocator unless inside-allocator names another.
+	Inside sim.Inside
 	// Dir is the directory relative paths (traces) are resolved against.
 	Dir string
 	// Start is the starting state read from the state setting's file
@@ -84,7 +88,17 @@ func NewSetup(p allocator.Profile) Setup {
 		Duration:    DefaultDuration,
 		SampleEvery: 100 * time.Millisecond,
 		Race:        DefaultRace(),
+		Inside:      sim.Inside{Spec: mustBuiltin("linux")},
 	}
+}
+
+// mustBuiltin returns the built-in allocator called name, which exists.
+func mustBuiltin(name string) allocator.Spec {
+	spec, err := allocator.Lookup(name)
+	if err != nil {
+		panic(err) // a built-in name: cannot happen
+	}
+	return spec
 }
 
 // DefaultRace is the concurrent NAT before any setting: one CPU (no
@@ -324,6 +338,22 @@ func Settings() []Setting {
 			s.Race.ConfirmDelay = d
 			return err
 		}},
+		{"inside-hosts", "NAT: inside hosts (pods) whose own allocators choose the original source ports the NAT tries to keep; 0 for none (default 0)", true, func(s *Setup, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 || n > 65000 {
+				return fmt.Errorf("%q: expected a whole number in 0..65000", v)
+			}
+			s.Inside.Hosts = n
+			return nil
+		}},
+		{"inside-allocator", "NAT: the allocator of every inside host, each with its own secret (default linux)", true, func(s *Setup, v string) error {
+			spec, err := allocator.Lookup(strings.TrimSpace(v))
+			if err != nil {
+				return err
+			}
+			s.Inside.Spec = spec
+			return nil
+		}},
 		{"syn-rto", "first SYN retransmission timeout after a clash, doubled each time (default 1s, Linux TCP_TIMEOUT_INIT)", true, func(s *Setup, v string) error {
 			d, err := parseDuration(v, false)
 			s.Race.SynRTO = d
@@ -452,6 +482,7 @@ func (s *Setup) Config(alloc allocator.Spec, params map[string]string, allocSeed
 		Prefill:     s.Prefill,
 		Start:       s.StartState(),
 		Race:        s.Race,
+		Inside:      s.Inside,
 	}
 }
 
@@ -521,6 +552,7 @@ var settingArgs = map[string]string{
 	"loopback": "BOOL", "sources": "N", "hold": "DIST", "close": "SIDE", "path": "PATH",
 	"orig-ports": "LO-HI", "trace": "FILE", "rate-scale": "K", "state": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
 	"sample": "D", "cpus": "N", "confirm-delay": "DIST", "syn-rto": "D", "syn-retries": "N",
+	"inside-hosts": "N", "inside-allocator": "NAME",
 }
 
 // Arg returns the placeholder of the setting's value in help text: N for

@@ -178,6 +178,10 @@ type Setup struct {
 	ConfirmDelayMeanNS int64  `json:"confirm_delay_mean_ns,omitempty"`
 	SynRTONS           int64  `json:"syn_rto_ns,omitempty"`
 	SynRetries         int    `json:"syn_retries,omitempty"`
+	// InsideHosts is the number of inside hosts whose own allocator
+	// (InsideAllocator) chose the flows' original ports, 0 for none.
+	InsideHosts     int    `json:"inside_hosts,omitempty"`
+	InsideAllocator string `json:"inside_allocator,omitempty"`
 }
 
 // FailureFraction returns Failures / Attempts, or 0 with no attempts.

@@ -89,13 +89,14 @@ const (
 // flight is a flow whose connect() has not finished.
 type flight struct {
 	arr     workload.Arrival
-	first   int64  // time of the first SYN
-	sent    int64  // time of the latest SYN
-	tries   int    // SYNs sent so far
-	cpu     int32  // the CPU the flow lands on
-	port    uint16 // the tuple chosen for the latest SYN
-	snap    uint64 // the tuple's lastSeq when chosen
-	granted bool   // the choice takes over a TIME_WAIT entry
+	first   int64     // time of the first SYN
+	sent    int64     // time of the latest SYN
+	tries   int       // SYNs sent so far
+	cpu     int32     // the CPU the flow lands on
+	port    uint16    // the tuple chosen for the latest SYN
+	snap    uint64    // the tuple's lastSeq when chosen
+	granted bool      // the choice takes over a TIME_WAIT entry
+	ik      insideKey // the inside host's port (Config.Inside)
 	probes  int
 	next    int32 // free-list link
 }
@@ -158,7 +159,11 @@ func (r *race) done(id int32) {
 // raceArrive starts the connect() of the next arrival: its first SYN.
 func (s *state) raceArrive() error {
 	r := s.race
-	id := r.newFlight(flight{arr: s.nextArrival, first: s.now, cpu: int32(r.cpuRNG.IntN(r.cfg.CPUs))})
+	fl := flight{arr: s.nextArrival, first: s.now, cpu: int32(r.cpuRNG.IntN(r.cfg.CPUs))}
+	if s.inside != nil {
+		fl.ik = s.inside.cur
+	}
+	id := r.newFlight(fl)
 	return s.syn(id)
 }
 
@@ -231,6 +236,9 @@ func (s *state) choose(id int32) error {
 			r.FirstFailureNS = s.now
 		}
 		fl.tries = -1 // marks the pending confirm as void
+		if s.inside != nil {
+			s.inside.abandon(fl.ik)
+		}
 		return s.finish(id, 0, false)
 	default:
 		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
@@ -258,12 +266,18 @@ func (s *state) confirm(id int32) error {
 		res.ProbesByParity[port&1].Record(uint64(fl.probes))
 		r.latency.Record(uint64(s.now - fl.first))
 		a := fl.arr
+		if s.inside != nil {
+			s.inside.cur = fl.ik
+		}
 		s.establish(&a, src, dst, port)
 		return s.finish(id, port, true)
 	}
 	res.Clashes++
 	if fl.tries > r.cfg.SynRetries {
 		res.ConnectFailures++
+		if s.inside != nil {
+			s.inside.abandon(fl.ik)
+		}
 		return s.finish(id, port, false)
 	}
 	res.SynRetransmits++

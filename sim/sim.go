@@ -164,6 +164,10 @@ type Config struct {
 	// clash (see Race). The zero Race is one CPU: no race.
 	Race Race
 
+	// Inside, when Inside.Hosts > 0, gives each flow an original source
+	// port chosen by one of the inside hosts' own allocators (see Inside).
+	Inside Inside
+
 	// OnAttempt, when not nil, is called after every attempt in order,
 	// e.g. to write the per-attempt event log. It must not retain a.
 	OnAttempt func(a results.Attempt) error
@@ -262,6 +266,7 @@ type state struct {
 	// are not new attempts); race is the concurrent NAT, nil with one CPU.
 	started int64
 	race    *race
+	inside  *inside
 }
 
 type srcKey struct {
@@ -370,6 +375,13 @@ func newState(cfg Config) (*state, error) {
 	}
 	if s.cell != nil {
 		s.res.Cells = &results.CellStats{}
+	}
+	if cfg.Inside.Hosts != 0 {
+		if s.inside, err = newInside(cfg.Inside, cfg.AllocSeed, cfg.Seed); err != nil {
+			return nil, err
+		}
+		s.res.Setup.InsideHosts = cfg.Inside.Hosts
+		s.res.Setup.InsideAllocator = cfg.Inside.Spec.Name
 	}
 	if cfg.Race.On() {
 		s.race = newRace(cfg.Race, cfg.Seed)
@@ -664,6 +676,9 @@ func (s *state) loop(ctx context.Context) error {
 // arrive makes one attempt.
 func (s *state) arrive() error {
 	s.started++
+	if s.inside != nil && !s.inside.pick(s.now, &s.nextArrival.Flow) {
+		return s.poolFailure(&s.nextArrival, false)
+	}
 	if s.race != nil {
 		return s.raceArrive()
 	}
@@ -674,7 +689,7 @@ func (s *state) arrive() error {
 	c.probes = 0
 	c.grant = -1
 	if s.pcbs > 0 && a.Flow.Path != allocator.UDP && s.est-s.estUDP+s.timewait >= int64(s.pcbs) && !s.killOldestTW() {
-		return s.poolFailure(a)
+		return s.poolFailure(a, true)
 	}
 	port, err := s.alloc.Allocate(time.Duration(s.now), a.Flow, c)
 	probes := uint64(c.probes)
@@ -694,6 +709,9 @@ func (s *state) arrive() error {
 		r.ProbesByParity[port&1].Record(probes) // Probes and ProbesOK are derived in result
 		s.establish(a, src, dst, port)
 	case errors.Is(err, allocator.ErrExhausted):
+		if s.inside != nil {
+			s.inside.abandon(s.inside.cur)
+		}
 		r.Failures++
 		r.ProbesFail.Record(probes)
 		if r.FirstFailureNS < 0 {
@@ -748,6 +766,9 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 	if a.Hold != workload.Forever {
 		if at := s.now + int64(a.Hold); at >= s.now { // else it overflows: never closes within the run
 			id := s.newConn(conn{dst: dst, port: port, path: a.Flow.Path, close: a.Close})
+			if s.inside != nil {
+				s.inside.conns[id] = s.inside.cur
+			}
 			s.closeSeq++
 			s.closes.push(closeEvent{at: at, seq: s.closeSeq, conn: id})
 		}
@@ -778,6 +799,9 @@ func (s *state) closeConn(id int32) {
 		s.estUDP--
 	}
 	s.rec(dst, c.port).lastClose = s.now
+	if s.inside != nil {
+		s.inside.close(id, s.now, c.close == workload.ClientClose && c.path != allocator.UDP)
+	}
 	if s.rel != nil {
 		f := allocator.Flow{Path: c.path, Src: dst.src.addr, Dst: dst.dst}
 		s.rel.Release(time.Duration(s.now), f, c.port)
@@ -880,11 +904,16 @@ func (s *state) killOldestTW() bool {
 
 // poolFailure records an attempt that found the PCB pool full with no
 // TIME_WAIT to free: it fails before any port is chosen, with no probe.
-func (s *state) poolFailure(a *workload.Arrival) error {
+//
+// With pool false it is an inside host (Config.Inside) that found no
+// port free: the connect fails there, before the NAT sees it.
+func (s *state) poolFailure(a *workload.Arrival, pool bool) error {
 	r := &s.res
 	r.Attempts++
 	r.Failures++
-	r.PoolFailures++
+	if pool {
+		r.PoolFailures++
+	}
 	r.ProbesFail.Record(0)
 	if r.FirstFailureNS < 0 {
 		r.FirstFailureNS = s.now
