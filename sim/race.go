@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -156,8 +157,70 @@ func (r *race) done(id int32) {
 	r.free = id
 }
 
-// raceArrive starts the connect() of the next arrival: its first SYN.
+// raceLoop is state.loop with the race modelled: the race events (SYNs,
+// choices, confirms) join the attempts, after closes and before new
+// attempts at one instant, and the run goes on past the last attempt
+// until every connect() in flight has finished (without sampling).
+func (s *state) raceLoop(ctx context.Context) error {
+	for steps := 0; ; steps++ {
+		if steps&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		ta, tr := s.nextAt, s.race.head()
+		if ta == never && tr == never {
+			break
+		}
+		te, tm, tc := s.tws.next, s.matures.next, int64(never)
+		if len(s.closes) > 0 {
+			tc = s.closes[0].at
+		}
+		ts := s.nextSample
+		if ta == never {
+			ts = never
+		}
+		s.res.Events++
+		switch {
+		case te <= tm && te <= tc && te <= ta && te <= tr && te <= ts:
+			s.now = te
+			s.expire(s.tws.pop())
+		case tm <= tc && tm <= ta && tm <= tr && tm <= ts:
+			s.now = tm
+			s.mature(s.matures.pop())
+		case tc <= ta && tc <= tr && tc <= ts:
+			s.now = tc
+			s.closeConn(s.closes.pop().conn)
+		case tr <= ta && tr <= ts:
+			s.now = tr
+			if err := s.raceEvent(); err != nil {
+				return err
+			}
+		case ta <= ts:
+			s.now = ta
+			if err := s.raceArrive(); err != nil {
+				return err
+			}
+			if err := s.next(); err != nil {
+				return err
+			}
+		default:
+			s.now = ts
+			s.res.Occupancy.Add(uint32(s.est), uint32(s.timewait))
+			s.nextSample += s.sampleStep
+		}
+	}
+	s.finishTime()
+	return nil
+}
+
+// raceArrive starts the connect() of the next arrival: its first SYN,
+// with its original port from an inside host when there are some.
 func (s *state) raceArrive() error {
+	s.started++
+	if s.inside != nil && !s.inside.pick(s.now, &s.nextArrival.Flow) {
+		return s.poolFailure(&s.nextArrival, false)
+	}
 	r := s.race
 	fl := flight{arr: s.nextArrival, first: s.now, cpu: int32(r.cpuRNG.IntN(r.cfg.CPUs))}
 	if s.inside != nil {

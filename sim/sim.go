@@ -607,24 +607,19 @@ func (s *state) loop(ctx context.Context) error {
 	if err := s.next(); err != nil {
 		return err
 	}
+	if s.race != nil {
+		return s.raceLoop(ctx)
+	}
 	for steps := 0; ; steps++ {
 		if steps&4095 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		// ta is the next attempt or, with the race modelled, the next
-		// race event if that comes first (at one instant, race events run
-		// before new attempts).
-		ta, raceNext := s.nextAt, false
-		if s.race != nil {
-			if tr := s.race.head(); tr <= ta && tr != never {
-				ta, raceNext = tr, true
-			}
-		}
+		ta := s.nextAt
 		if ta == never {
-			// No more attempts and no connect() in flight: the run is
-			// over. Later closes and expiries cannot change any metric.
+			// No more attempts: the run is over. Later closes and expiries
+			// cannot change any metric.
 			break
 		}
 		te, tm, tc := s.tws.next, s.matures.next, int64(never)
@@ -632,9 +627,6 @@ func (s *state) loop(ctx context.Context) error {
 			tc = s.closes[0].at
 		}
 		ts := s.nextSample
-		if raceNext && s.nextAt == never {
-			ts = never // only flights left: no sampling past the last attempt
-		}
 		s.res.Events++
 		switch {
 		case te <= tm && te <= tc && te <= ta && te <= ts:
@@ -646,11 +638,6 @@ func (s *state) loop(ctx context.Context) error {
 		case tc <= ta && tc <= ts:
 			s.now = tc
 			s.closeConn(s.closes.pop().conn)
-		case ta <= ts && raceNext:
-			s.now = ta
-			if err := s.raceEvent(); err != nil {
-				return err
-			}
 		case ta <= ts:
 			s.now = ta
 			if err := s.arrive(); err != nil {
@@ -665,12 +652,17 @@ func (s *state) loop(ctx context.Context) error {
 			s.nextSample += s.sampleStep
 		}
 	}
+	s.finishTime()
+	return nil
+}
+
+// finishTime sets the virtual time the run covered.
+func (s *state) finishTime() {
 	if s.until != never {
 		s.res.SimulatedNS = s.until
 	} else {
 		s.res.SimulatedNS = s.now
 	}
-	return nil
 }
 
 // arrive makes one attempt.
@@ -678,9 +670,6 @@ func (s *state) arrive() error {
 	s.started++
 	if s.inside != nil && !s.inside.pick(s.now, &s.nextArrival.Flow) {
 		return s.poolFailure(&s.nextArrival, false)
-	}
-	if s.race != nil {
-		return s.raceArrive()
 	}
 	a := &s.nextArrival
 	src, dst := s.tables(a.Flow)
