@@ -23,7 +23,7 @@ func srcRun(t *testing.T, name string, params map[string]string, edit func(*sim.
 	if edit != nil {
 		edit(&st)
 	}
-	r, err := sim.Run(context.Background(), sim.Config{Allocator: name, Params: params, AllocSeed: 1, Seed: 1, Stack: st, Workload: w, Duration: d})
+	r, err := sim.Run(context.Background(), sim.Config{Allocator: mustSpec(name), Params: params, AllocSeed: 1, Seed: 1, Stack: st, Workload: w, Duration: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestLwIPPCBPool(t *testing.T) {
 	}
 
 	spec, _ := allocator.Lookup("lwip")
-	held, err := sim.Run(context.Background(), sim.Config{Allocator: "lwip", AllocSeed: 1, Seed: 1, Stack: sim.StackFromProfile(spec.Profile),
+	held, err := sim.Run(context.Background(), sim.Config{Allocator: mustSpec("lwip"), AllocSeed: 1, Seed: 1, Stack: sim.StackFromProfile(spec.Profile),
 		Workload: srcConstant(10, "forever"), MaxAttempts: 8})
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +297,7 @@ func TestFreeBSD12Exclusive(t *testing.T) {
 		spec, _ := allocator.Lookup(name)
 		st := sim.StackFromProfile(spec.Profile)
 		narrow(&st)
-		r, err := sim.Run(context.Background(), sim.Config{Allocator: name, AllocSeed: 1, Seed: 1, Stack: st, Workload: w, MaxAttempts: 1200})
+		r, err := sim.Run(context.Background(), sim.Config{Allocator: mustSpec(name), AllocSeed: 1, Seed: 1, Stack: st, Workload: w, MaxAttempts: 1200})
 		if err != nil {
 			t.Fatal(err)
 		}

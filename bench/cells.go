@@ -80,6 +80,7 @@ func (c *Cell) Setup() (Setup, error) {
 		return Setup{}, fmt.Errorf("%s:%d: %w", c.Suite.File, c.Alloc.Line, err)
 	}
 	st := NewSetup(spec.Profile)
+	st.Registry = c.Suite.Registry
 	st.Dir = c.Suite.Dir
 	apply := func(vals []Value) error {
 		for _, v := range vals {

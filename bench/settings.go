@@ -55,6 +55,10 @@ type Setup struct {
 	// DurationSet reports that the duration setting was given. A trace
 	// replays whole unless it was: DefaultDuration does not cut it.
 	DurationSet bool
+
+	// Registry resolves allocator names in settings (inside-allocator);
+	// the zero Set means portsim's built-in allocators.
+	Registry allocator.Set
 }
 
 // DefaultDuration is the simulated time of a run when no setting says
@@ -347,7 +351,11 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"inside-allocator", "NAT: the allocator of every inside host, each with its own secret (default linux)", true, func(s *Setup, v string) error {
-			spec, err := allocator.Lookup(strings.TrimSpace(v))
+			reg := s.Registry
+			if reg.Len() == 0 {
+				reg = allocator.Builtins()
+			}
+			spec, err := reg.Lookup(strings.TrimSpace(v))
 			if err != nil {
 				return err
 			}
@@ -469,8 +477,7 @@ func (s *Setup) RunDuration() time.Duration {
 // its parameters) and seeds.
 func (s *Setup) Config(alloc allocator.Spec, params map[string]string, allocSeed, seed uint64) sim.Config {
 	return sim.Config{
-		Allocator:   alloc.Name,
-		Spec:        alloc,
+		Allocator:   alloc,
 		Params:      params,
 		AllocSeed:   allocSeed,
 		Stack:       s.Stack,

@@ -235,7 +235,7 @@ func Search(ctx context.Context, cfg sim.Config, opt Options) (Result, error) {
 	b := Analytic(cfg)
 	warm, meas := Windows(cfg, opt)
 	res := Result{
-		Allocator: cfg.Allocator, Params: cfg.Params,
+		Allocator: cfg.Allocator.Name, Params: cfg.Params,
 		Bound: b, BoundRate: b.Rate, ErlangRate: math.NaN(),
 		Target: opt.Target, Confidence: opt.Confidence, Seeds: opt.Seeds,
 		Warmup: warm, Measure: meas, Resolution: opt.Resolution,
@@ -371,7 +371,7 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 			}
 			r, err := sim.Run(gctx, c)
 			if err != nil {
-				return fmt.Errorf("capacity: %s at %s/s, seed %d: %w", cfg.Allocator, FormatRate(rate), i, err)
+				return fmt.Errorf("capacity: %s at %s/s, seed %d: %w", cfg.Allocator.Name, FormatRate(rate), i, err)
 			}
 			attempts[i] = r.Attempts
 			perSeed[i] = results.MetricValues(&r)

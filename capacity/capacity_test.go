@@ -25,7 +25,7 @@ func setup(t *testing.T, alloc string, arr workload.Arrivals) sim.Config {
 		t.Fatal(err)
 	}
 	cfg := sim.Config{
-		Allocator: alloc,
+		Allocator: mustSpec(alloc),
 		Stack:     sim.StackFromProfile(spec.Profile),
 		Workload: workload.Spec{Arrivals: arr, Rate: 1, Destinations: 1, Sources: 1,
 			Hold: workload.Fixed(0), Close: workload.ClientClose},
@@ -57,7 +57,7 @@ func TestAnalyticPresets(t *testing.T) {
 		{"range 1024-65535", func(c *sim.Config) { c.Stack.Range = allocator.Range{Lo: 1024, Hi: 65535} }, 64512.0 / 60},
 		{"windows", func(c *sim.Config) {
 			spec, _ := allocator.Lookup("windows")
-			c.Allocator, c.Stack = "windows", sim.StackFromProfile(spec.Profile)
+			c.Allocator, c.Stack = mustSpec("windows"), sim.StackFromProfile(spec.Profile)
 		}, 16384.0 / 120},
 		// Take-over waits the delay and up to 1 ms more (the millisecond
 		// clock strictly past it): 1.001 s.

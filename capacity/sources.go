@@ -65,7 +65,7 @@ func FewestSources(ctx context.Context, cfg sim.Config, rate float64, opt Option
 	one.Workload.Sources = 1
 	b := Analytic(one)
 	res := SourcesResult{
-		Allocator: cfg.Allocator, Params: cfg.Params, Rate: rate, PerSource: b,
+		Allocator: cfg.Allocator.Name, Params: cfg.Params, Rate: rate, PerSource: b,
 		Target: opt.Target, Confidence: opt.Confidence, Seeds: opt.Seeds,
 	}
 	switch {

@@ -262,6 +262,7 @@ func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
 		return usagef("flag -allocator: %v", err)
 	}
 	st := bench.NewSetup(spec.Profile)
+	st.Registry = o.reg
 	for _, kv := range o.settings {
 		set, _ := bench.LookupSetting(kv[0])
 		if err := set.Apply(&st, kv[1]); err != nil {
@@ -293,6 +294,7 @@ func capacityConfig(alloc string, o runOptions) (sim.Config, error) {
 		return sim.Config{}, usagef("flag -allocator: %v", err)
 	}
 	st := bench.NewSetup(spec.Profile)
+	st.Registry = o.reg
 	for _, kv := range o.settings {
 		set, _ := bench.LookupSetting(kv[0])
 		if err := set.Apply(&st, kv[1]); err != nil {

@@ -172,6 +172,7 @@ func (o runOptions) checkSettings() error {
 	for _, a := range o.allocs {
 		spec, _ := o.reg.Lookup(a)
 		st := bench.NewSetup(spec.Profile)
+		st.Registry = o.reg
 		for _, kv := range o.settings {
 			set, _ := bench.LookupSetting(kv[0])
 			if err := set.Apply(&st, kv[1]); err != nil {

@@ -185,8 +185,7 @@ func Simulate(ctx context.Context, ob *Observation, m Model, seed uint64) ([]Att
 		return nil, err
 	}
 	cfg := sim.Config{
-		Spec:      spec,
-		Allocator: m.Name,
+		Allocator: spec,
 		Params:    m.Params,
 		AllocSeed: seed,
 		Stack:     stack,

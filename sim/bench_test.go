@@ -26,7 +26,7 @@ func steadyConfig(rate float64, d time.Duration) Config {
 		Path:         allocator.Connect,
 	}
 	st := Stack{Range: allocator.Range{Lo: 32768, Hi: 60999}, TimeWait: 60 * time.Second, Scope: allocator.FourTuple, TWReuse: 2, TWReuseDelay: time.Second, Timestamps: true}
-	return Config{Allocator: "linux", AllocSeed: 1, Seed: 1, Stack: st, Workload: w, Duration: d, SampleEvery: time.Second}
+	return Config{Allocator: mustSpec("linux"), AllocSeed: 1, Seed: 1, Stack: st, Workload: w, Duration: d, SampleEvery: time.Second}
 }
 
 // benchRun runs cfg b.N times and reports simulated attempts per second

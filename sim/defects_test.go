@@ -35,7 +35,7 @@ func traceConfig(t *testing.T, n int) (Config, *closeCounter) {
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Allocator: "linux",
+		Allocator: mustSpec("linux"),
 		Stack:     StackFromProfile(spec.Profile),
 		Workload: workload.Spec{
 			Arrivals:  workload.Trace,

@@ -37,7 +37,7 @@ func TestDeterministic(t *testing.T) {
 	for _, name := range allocator.Names() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := Config{Allocator: name, AllocSeed: 9, Seed: 4, Stack: st, Workload: w, Duration: 20 * time.Second}
+			cfg := Config{Allocator: mustSpec(name), AllocSeed: 9, Seed: 4, Stack: st, Workload: w, Duration: 20 * time.Second}
 			a, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -68,7 +68,7 @@ func TestCommonRandomNumbers(t *testing.T) {
 		Hold: workload.MustParseDist("exp:1s"), Close: workload.ClientClose, Path: allocator.Connect}
 	trace := func(alloc string) []results.Attempt {
 		var out []results.Attempt
-		cfg := Config{Allocator: alloc, AllocSeed: 1, Seed: 77, Stack: stack(40000, 40999, time.Minute), Workload: w, Duration: 30 * time.Second}
+		cfg := Config{Allocator: mustSpec(alloc), AllocSeed: 1, Seed: 77, Stack: stack(40000, 40999, time.Minute), Workload: w, Duration: 30 * time.Second}
 		cfg.OnAttempt = func(a results.Attempt) error {
 			a.Port, a.Probes, a.OK = 0, 0, false
 			out = append(out, a)

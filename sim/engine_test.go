@@ -42,7 +42,7 @@ func TestProbeOtherFlow(t *testing.T) {
 		connectTo(1, dstA, workload.Forever, 0),
 		connectTo(2, dstA, workload.Forever, 0),
 	}
-	s, err := newState(Config{Allocator: "sequential", Stack: stack(7000, 7001, time.Minute), Script: script})
+	s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7001, time.Minute), Script: script})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func (b *backwards) Err() error { return nil }
 // back in time, naming both times.
 func TestWorkloadBackInTime(t *testing.T) {
 	w := workload.Spec{Arrivals: workload.Constant, Rate: 1, Destinations: 1, Sources: 1}
-	s, err := newState(Config{Allocator: "sequential", Stack: stack(7000, 7001, time.Minute), Workload: w, Duration: time.Hour})
+	s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7001, time.Minute), Workload: w, Duration: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +98,12 @@ func TestMaxAttempts(t *testing.T) {
 	for i := range 10 {
 		script = append(script, connectTo(time.Duration(i)*time.Second, dstA, 0, workload.RST))
 	}
-	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7009, time.Minute), Script: script, MaxAttempts: 3})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7009, time.Minute), Script: script, MaxAttempts: 3})
 	if r.Attempts != 3 || r.SimulatedNS != int64(2*time.Second) {
 		t.Errorf("script: %d attempts over %v, want 3 over 2s", r.Attempts, time.Duration(r.SimulatedNS))
 	}
 	w := workload.Spec{Arrivals: workload.Constant, Rate: 10, Destinations: 1, Sources: 1}
-	_, _, r = outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7009, time.Minute), Workload: w, MaxAttempts: 25})
+	_, _, r = outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7009, time.Minute), Workload: w, MaxAttempts: 25})
 	if r.Attempts != 25 || r.SimulatedNS != int64(2400*time.Millisecond) {
 		t.Errorf("constant 10/s: %d attempts over %v, want 25 over 2.4s", r.Attempts, time.Duration(r.SimulatedNS))
 	}
@@ -120,7 +120,7 @@ func TestCellSharing(t *testing.T) {
 		script = append(script, connectTo(time.Duration(i)*time.Millisecond, workload.DestAddr(i%dsts, false), 0, workload.RST))
 	}
 	params := map[string]string{"table": "16"}
-	_, _, r := outcomes(t, Config{Allocator: "rfc6056-4", Params: params, AllocSeed: 3, Stack: st, Script: script})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("rfc6056-4"), Params: params, AllocSeed: 3, Stack: st, Script: script})
 	a, err := allocator.New("rfc6056-4", allocator.Config{Range: st.Range, Seed: 3, Params: params})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestCellSharing(t *testing.T) {
 	for i := range script {
 		script[i].Flow.Path = allocator.UDP
 	}
-	_, _, r = outcomes(t, Config{Allocator: "rfc6056-4", Params: params, AllocSeed: 3, Stack: st, Script: script})
+	_, _, r = outcomes(t, Config{Allocator: mustSpec("rfc6056-4"), Params: params, AllocSeed: 3, Stack: st, Script: script})
 	if want := (results.CellStats{}); r.Cells == nil || *r.Cells != want {
 		t.Errorf("UDP flows: cells %+v, want none counted", r.Cells)
 	}
@@ -154,7 +154,7 @@ func TestCellSharing(t *testing.T) {
 
 // TestConfigErrors checks the one-line errors of a bad configuration.
 func TestConfigErrors(t *testing.T) {
-	good := Config{Allocator: "sequential", Stack: stack(7000, 7009, time.Minute), Script: []workload.Arrival{}}
+	good := Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7009, time.Minute), Script: []workload.Arrival{}}
 	w := workload.Spec{Arrivals: workload.Constant, Rate: 10, Destinations: 1, Sources: 1}
 	for _, tc := range []struct {
 		name string
@@ -206,7 +206,7 @@ func TestDiffModulusIsRangeSize(t *testing.T) {
 	for i := range 7 {
 		script = append(script, connectTo(time.Duration(i)*time.Second, dstA, 0, workload.RST))
 	}
-	_, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	_, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	if want := []uint16{7000, 7005, 7006, 7007, 7008, 7009, 7000}; !slices.Equal(ports, want) {
 		t.Fatalf("ports %v, want %v", ports, want)
 	}
@@ -236,7 +236,7 @@ func TestPortUsageAndProbesByParity(t *testing.T) {
 		connectTo(4, dstA, workload.Forever, 0), // 7000 held: 7001
 		connectTo(5, dstA, workload.Forever, 0), // fails
 	}
-	_, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	_, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	if want := []uint16{7000, 7001, 7002, 7003, 7001, 0}; !slices.Equal(ports, want) {
 		t.Fatalf("ports %v, want %v", ports, want)
 	}
@@ -263,7 +263,7 @@ func TestBindReleasesBound(t *testing.T) {
 		connectTo(30*time.Second, dstA, workload.Forever, 0),                            // still bound: fails
 		connectTo(61*time.Second, dstA, workload.Forever, 0),                            // free: succeeds
 	}
-	ok, _, _ := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Script: script})
+	ok, _, _ := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Script: script})
 	wantBools(t, "outcomes", ok, []bool{true, false, true})
 }
 
@@ -274,7 +274,7 @@ func TestSetupEcho(t *testing.T) {
 	st := stack(7000, 7099, time.Minute)
 	st.Range.Reserved = []allocator.Span{{Lo: 7010, Hi: 7019}}
 	st.TWReuse = 2
-	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Workload: w, Duration: time.Second, Prefill: 0.25})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Workload: w, Duration: time.Second, Prefill: 0.25})
 	want := results.Setup{
 		Range: "7000-7099", Reserved: "7010-7019", Ports: 90, TimeWaitNS: int64(time.Minute),
 		Scope: "4-tuple", TWReuse: 2, TWReuseDelayNS: int64(time.Second), Timestamps: true,
@@ -285,7 +285,7 @@ func TestSetupEcho(t *testing.T) {
 		t.Errorf("setup (-want +got):\n%s", d)
 	}
 	w.Hold = workload.MustParseDist("exp:2s")
-	_, _, r = outcomes(t, Config{Allocator: "sequential", Stack: st, Workload: w, Duration: time.Second})
+	_, _, r = outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Workload: w, Duration: time.Second})
 	if r.Setup.Hold != "exp:2s" || r.Setup.HoldMeanNS != int64(2*time.Second) {
 		t.Errorf("hold %q mean %v, want exp:2s mean 2s", r.Setup.Hold, time.Duration(r.Setup.HoldMeanNS))
 	}
@@ -298,7 +298,7 @@ func TestDefaultSampleStep(t *testing.T) {
 		connectTo(0, dstA, workload.Forever, 0),
 		connectTo(5*time.Second+1, dstA, workload.Forever, 0),
 	}
-	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7009, time.Minute), Script: script})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7009, time.Minute), Script: script})
 	if r.Occupancy.StepNS != int64(100*time.Millisecond) || len(r.Occupancy.Established) != 51 {
 		t.Errorf("step %v, %d samples; want 100ms, 51", time.Duration(r.Occupancy.StepNS), len(r.Occupancy.Established))
 	}
@@ -310,7 +310,7 @@ var errSentinel = errors.New("disk full")
 // TestEventLogError checks that a failing event log stops the run with
 // its error, wrapped once.
 func TestEventLogError(t *testing.T) {
-	cfg := Config{Allocator: "sequential", Stack: stack(7000, 7009, time.Minute), Script: []workload.Arrival{connectTo(0, dstA, 0, 0)}}
+	cfg := Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7009, time.Minute), Script: []workload.Arrival{connectTo(0, dstA, 0, 0)}}
 	cfg.OnAttempt = func(results.Attempt) error { return errSentinel }
 	_, err := Run(context.Background(), cfg)
 	if !errors.Is(err, errSentinel) || err.Error() != fmt.Sprintf("sim: event log: %v", errSentinel) {
@@ -335,7 +335,7 @@ func TestBindConnectTakeover(t *testing.T) {
 		connectTo(time.Second, dstA, workload.Forever, 0),
 		connectTo(61*time.Second, dstA, workload.Forever, 0),
 	}
-	ok, ports, r := outcomes(t, Config{Allocator: "fifo", Stack: stack(7000, 7000, time.Minute), Script: script, SampleEvery: 30 * time.Second})
+	ok, ports, r := outcomes(t, Config{Allocator: mustSpec("fifo"), Stack: stack(7000, 7000, time.Minute), Script: script, SampleEvery: 30 * time.Second})
 	wantBools(t, "outcomes", ok, []bool{true, true, false})
 	if !slices.Equal(ports, []uint16{7000, 7000, 0}) {
 		t.Errorf("ports %v, want [7000 7000 0]", ports)
@@ -364,7 +364,7 @@ func TestBindConnectRefusals(t *testing.T) {
 			connectTo(0, dstA, 0, workload.ClientClose),
 			connectTo(time.Second, dstA, workload.Forever, 0),
 		}
-		ok, _, r := outcomes(t, Config{Allocator: "fifo", Stack: st, Script: script})
+		ok, _, r := outcomes(t, Config{Allocator: mustSpec("fifo"), Stack: st, Script: script})
 		wantBools(t, "outcomes", ok, []bool{true, false})
 		if r.TWTakeovers != 0 {
 			t.Errorf("take-overs %d, want 0", r.TWTakeovers)
@@ -377,12 +377,12 @@ func TestBindConnectRefusals(t *testing.T) {
 			connectTo(2*time.Second, dstA, workload.Forever, 0),                   // 7000 ten times: refused
 		}
 		var probes []int
-		cfg := Config{Allocator: "fifo", Stack: stack(7000, 7001, time.Minute), Script: script}
+		cfg := Config{Allocator: mustSpec("fifo"), Stack: stack(7000, 7001, time.Minute), Script: script}
 		cfg.OnAttempt = func(a results.Attempt) error { probes = append(probes, a.Probes); return nil }
 		if _, err := Run(context.Background(), cfg); err != nil {
 			t.Fatal(err)
 		}
-		ok, ports, _ := outcomes(t, Config{Allocator: "fifo", Stack: stack(7000, 7001, time.Minute), Script: script})
+		ok, ports, _ := outcomes(t, Config{Allocator: mustSpec("fifo"), Stack: stack(7000, 7001, time.Minute), Script: script})
 		wantBools(t, "outcomes", ok, []bool{true, true, false})
 		if !slices.Equal(ports[:2], []uint16{7000, 7001}) || !slices.Equal(probes, []int{1, 1, 10}) {
 			t.Errorf("ports %v after %v probes, want 7000, 7001, then a failure after 10", ports, probes)
@@ -408,7 +408,7 @@ func TestPCBPool(t *testing.T) {
 		connectTo(4*time.Second, dstA, workload.Forever, 0),
 	}
 	var probes []int
-	cfg := Config{Allocator: "lwip", Params: map[string]string{"pcbs": "2"}, Stack: stack(7000, 7009, time.Minute), Script: script}
+	cfg := Config{Allocator: mustSpec("lwip"), Params: map[string]string{"pcbs": "2"}, Stack: stack(7000, 7009, time.Minute), Script: script}
 	cfg.OnAttempt = func(a results.Attempt) error { probes = append(probes, a.Probes); return nil }
 	r, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -438,7 +438,7 @@ func TestPCBPoolSkipsStaleTimer(t *testing.T) {
 		connectTo(4*time.Second, dstC, workload.Forever, 0),     // pool full: C's TIME_WAIT freed
 		connectTo(5*time.Second, dstA, workload.Forever, 0),     // pool full, nothing to free
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "lwip", Params: map[string]string{"pcbs": "2"}, Stack: st, Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("lwip"), Params: map[string]string{"pcbs": "2"}, Stack: st, Script: script})
 	wantBools(t, "outcomes", ok, []bool{true, true, true, true, false})
 	if r.TWTakeovers != 1 || r.PCBKills != 1 || r.PoolFailures != 1 {
 		t.Errorf("%d take-overs, %d PCB kills, %d pool failures; want 1, 1, 1", r.TWTakeovers, r.PCBKills, r.PoolFailures)
@@ -455,7 +455,7 @@ func TestBindConnectPrefilled(t *testing.T) {
 	for i := range 4 {
 		script = append(script, connectTo(time.Duration(i)*time.Second, dstA, workload.Forever, 0))
 	}
-	ok, ports, r := outcomes(t, Config{Allocator: "fifo", Stack: stack(7000, 7003, time.Minute), Script: script, Prefill: 0.5})
+	ok, ports, r := outcomes(t, Config{Allocator: mustSpec("fifo"), Stack: stack(7000, 7003, time.Minute), Script: script, Prefill: 0.5})
 	if r.Successes != 2 || r.Failures != 2 {
 		t.Fatalf("outcomes %v, ports %v: want two successes and two refused connects", ok, ports)
 	}
@@ -480,7 +480,7 @@ func TestGrantIsForOnePort(t *testing.T) {
 		connectTo(time.Millisecond, dstA, 0, workload.ClientClose), // 7001: TIME_WAIT
 		connectTo(time.Second, dstA, workload.Forever, 0),
 	}
-	s, err := newState(Config{Allocator: "sequential", Stack: stack(7000, 7001, time.Minute), Script: script})
+	s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7001, time.Minute), Script: script})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func TestPrefillRounds(t *testing.T) {
 	for i := range 3 {
 		script = append(script, connectTo(time.Duration(i), dstA, workload.Forever, 0))
 	}
-	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7002, time.Minute), Script: script, Prefill: 0.5})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7002, time.Minute), Script: script, Prefill: 0.5})
 	if r.Successes != 1 || r.Failures != 2 {
 		t.Errorf("%d successes, %d failures; want 1 and 2", r.Successes, r.Failures)
 	}

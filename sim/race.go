@@ -282,7 +282,7 @@ func (s *state) choose(id int32) error {
 		}
 		if c.blocked(port) && !c.granted(port) {
 			return fmt.Errorf("sim: allocator %s returned port %d for %v at %v, which is not free (outside the range, reserved or in use)",
-				s.cfg.Allocator, port, f.Dst, time.Duration(s.now))
+				s.cfg.Allocator.Name, port, f.Dst, time.Duration(s.now))
 		}
 		fl.port = port
 		fl.granted = c.grant == int32(port)
@@ -304,7 +304,7 @@ func (s *state) choose(id int32) error {
 		}
 		return s.finish(id, 0, false)
 	default:
-		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
+		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator.Name, time.Duration(s.now), err)
 	}
 }
 

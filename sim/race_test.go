@@ -19,7 +19,7 @@ import (
 // at once and every clash comes from the race.
 func raceConfig(alloc string, params map[string]string, ports int, rate float64, cpus int, delay time.Duration, dur time.Duration) Config {
 	return Config{
-		Allocator: alloc,
+		Allocator: mustSpec(alloc),
 		Params:    params,
 		AllocSeed: 7,
 		Stack:     Stack{Range: allocator.Range{Lo: 1024, Hi: uint16(1024 + ports - 1)}, Scope: allocator.FourTuple},

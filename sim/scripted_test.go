@@ -66,7 +66,7 @@ func TestReuseIntervalBoundaries(t *testing.T) {
 		connectTo(tw, dstA, time.Second, workload.ServerClose),
 		connectTo(tw+time.Second+tw-1, dstA, workload.Forever, workload.ClientClose),
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, tw), Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, tw), Script: script})
 	wantBools(t, "outcomes", ok, []bool{true, true, true})
 	wantHist(t, "reuse interval", &r.ReuseInterval, 2, uint64(tw-1), uint64(tw), uint64(2*tw-1))
 	if r.PrematureNS != int64(tw) || r.Premature != 1 {
@@ -98,7 +98,7 @@ func TestReuseDistanceDiffsAndWrap(t *testing.T) {
 		script = append(script, connectTo(time.Duration(i)*time.Second, dstA, 0, workload.RST))
 	}
 	t.Run("ascending", func(t *testing.T) {
-		_, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7003, time.Minute), Script: script})
+		_, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7003, time.Minute), Script: script})
 		if want := []uint16{7000, 7001, 7002, 7003, 7000, 7001}; !slices.Equal(ports, want) {
 			t.Fatalf("ports %v, want %v", ports, want)
 		}
@@ -116,7 +116,7 @@ func TestReuseDistanceDiffsAndWrap(t *testing.T) {
 		}
 	})
 	t.Run("descending", func(t *testing.T) {
-		_, ports, r := outcomes(t, Config{Allocator: "sequential", Params: map[string]string{"descending": "true"}, Stack: stack(7000, 7003, time.Minute), Script: script})
+		_, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Params: map[string]string{"descending": "true"}, Stack: stack(7000, 7003, time.Minute), Script: script})
 		if want := []uint16{7003, 7002, 7001, 7000, 7003, 7002}; !slices.Equal(ports, want) {
 			t.Fatalf("ports %v, want %v", ports, want)
 		}
@@ -144,7 +144,7 @@ func TestSuccDiffHalfRange(t *testing.T) {
 		connectTo(6, dstB, workload.Forever, 0),            // full
 		connectTo(7, dstB, workload.Forever, workload.RST), // full
 	}
-	ok, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	ok, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	wantBools(t, "outcomes", ok, []bool{true, true, true, true, true, false, false, false})
 	if want := []uint16{7000, 7001, 7002, 7003, 7000, 0, 0, 0}; !slices.Equal(ports, want) {
 		t.Fatalf("ports %v, want %v", ports, want)
@@ -176,7 +176,7 @@ func TestOARCWindow(t *testing.T) {
 	for i := range 4 * 52 {
 		script = append(script, connectTo(time.Duration(i)*time.Millisecond, dsts[i%4], 0, workload.RST))
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	if r.Failures != 0 || len(ok) != 208 {
 		t.Fatalf("%d failures in %d attempts, want none in 208", r.Failures, len(ok))
 	}
@@ -210,7 +210,7 @@ func TestOccupancySamples(t *testing.T) {
 		connectTo(3500*time.Millisecond, dstA, workload.Forever, 0),
 		connectTo(7*time.Second, dstA, 0, workload.RST),
 	}
-	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7009, 3*time.Second), Script: script, SampleEvery: time.Second})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7009, 3*time.Second), Script: script, SampleEvery: time.Second})
 	occ := r.Occupancy
 	if occ.StepNS != int64(time.Second) {
 		t.Errorf("step %v, want 1s", time.Duration(occ.StepNS))
@@ -242,7 +242,7 @@ func TestTakeoverThenLongLived(t *testing.T) {
 		connectTo(2*time.Second, dstA, workload.Forever, 0),
 		connectTo(61*time.Second, dstA, workload.Forever, 0),
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script, SampleEvery: 30 * time.Second})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script, SampleEvery: 30 * time.Second})
 	wantBools(t, "outcomes", ok, []bool{true, true, false})
 	if r.TWTakeovers != 1 {
 		t.Errorf("take-overs %d, want 1", r.TWTakeovers)
@@ -285,7 +285,7 @@ func TestReuseDelayLongerThanTimeWait(t *testing.T) {
 				connectTo(61*time.Second, dstA, tc.hold, workload.ClientClose),
 				connectTo(91*time.Second, dstA, workload.Forever, 0),
 			}
-			ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script, SampleEvery: 30 * time.Second})
+			ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script, SampleEvery: 30 * time.Second})
 			wantBools(t, "outcomes", ok, []bool{true, true, false})
 			if r.TWTakeovers != 0 {
 				t.Errorf("take-overs %d, want 0", r.TWTakeovers)
@@ -315,7 +315,7 @@ func TestTakeoverWithBindOnStack(t *testing.T) {
 		bind(5 * time.Second),                                       // nothing holds it: succeeds
 		connectTo(6*time.Second, dstB, workload.Forever, 0),         // bound: connect skips it
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	wantBools(t, "outcomes", ok, []bool{true, true, false, true, false})
 	if r.TWTakeovers != 1 {
 		t.Errorf("take-overs %d, want 1", r.TWTakeovers)
@@ -340,7 +340,7 @@ func TestTakeoverWithUDPOnStack(t *testing.T) {
 		udp(4*time.Second, workload.Forever),                 // held by the UDP socket
 		connectTo(61*time.Second, dstA, workload.Forever, 0), // held by the take-over
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	wantBools(t, "outcomes", ok, []bool{true, true, true, true, false, false})
 	if r.TWTakeovers != 1 {
 		t.Errorf("take-overs %d, want 1", r.TWTakeovers)
@@ -364,7 +364,7 @@ func TestTwoSourcesOneDestination(t *testing.T) {
 		}
 		script = append(script, withSrc(connectTo(time.Duration(i)*time.Second, dstA, 0, workload.RST), src))
 	}
-	_, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7003, time.Minute), Script: script})
+	_, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7003, time.Minute), Script: script})
 	if want := []uint16{7000, 7001, 7002, 7003, 7000, 7001}; !slices.Equal(ports, want) {
 		t.Fatalf("ports %v, want %v", ports, want)
 	}
@@ -384,7 +384,7 @@ func TestTwoSourcesOneDestination(t *testing.T) {
 		}
 		script = append(script, withSrc(connectTo(time.Duration(i)*time.Second, dstA, workload.Forever, 0), src))
 	}
-	ok, _, _ := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Script: script})
+	ok, _, _ := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Script: script})
 	wantBools(t, "one port, never closed", ok, []bool{true, true, false, false})
 }
 
@@ -403,7 +403,7 @@ func TestOddRangeHistories(t *testing.T) {
 	for i := range 2 * n {
 		script = append(script, connectTo(time.Duration(i)*time.Millisecond, dstA, 0, workload.RST))
 	}
-	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(10000, 10000+n-1, time.Minute), Script: script})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(10000, 10000+n-1, time.Minute), Script: script})
 	wantHist(t, "reuse distance", &r.ReuseDistance, n, n, n, n*n)
 	iv := uint64(n * time.Millisecond)
 	wantHist(t, "reuse interval", &r.ReuseInterval, n, iv, iv, n*iv)
@@ -447,7 +447,7 @@ func TestPrefillPerTable(t *testing.T) {
 		{"4-tuple-then-bind", four, append(attempts(allocator.Connect, dstA)[:1], attempts(allocator.Bind, dstA)[1:]...), 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: tc.st, Script: tc.script, Prefill: 0.9})
+			_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: tc.st, Script: tc.script, Prefill: 0.9})
 			if r.Successes != tc.want || r.Failures != 20-tc.want {
 				t.Errorf("%d successes, %d failures; want %d and %d", r.Successes, r.Failures, tc.want, 20-tc.want)
 			}
@@ -471,7 +471,7 @@ func TestClosedLoopThroughRun(t *testing.T) {
 		Destinations: 1, Sources: 1, Hold: workload.MustParseDist("1s"), Close: workload.ServerClose}
 	var at []time.Duration
 	var ok []bool
-	cfg := Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Workload: w, Duration: 5 * time.Second}
+	cfg := Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Workload: w, Duration: 5 * time.Second}
 	cfg.OnAttempt = func(a results.Attempt) error { at, ok = append(at, a.At), append(ok, a.OK); return nil }
 	r, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -505,7 +505,7 @@ func TestBurstThroughRun(t *testing.T) {
 		want = append(want, results.Attempt{At: a.At, Flow: a.Flow})
 	}
 	var got []results.Attempt
-	cfg := Config{Allocator: "linux", Stack: stack(30000, 30999, time.Minute), Workload: w, Seed: 11, Duration: d}
+	cfg := Config{Allocator: mustSpec("linux"), Stack: stack(30000, 30999, time.Minute), Workload: w, Seed: 11, Duration: d}
 	cfg.OnAttempt = func(a results.Attempt) error {
 		if !a.OK {
 			t.Errorf("attempt at %v failed", a.At)
@@ -548,7 +548,7 @@ func TestTraceThroughRun(t *testing.T) {
 	w := workload.Spec{Arrivals: workload.Trace, TraceName: "t.csv", TraceOpen: func() (io.ReadCloser, error) {
 		return closeFlag{strings.NewReader(trace), &closed}, nil
 	}}
-	ok, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Workload: w})
+	ok, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Workload: w})
 	wantBools(t, "outcomes", ok, []bool{true, false, true, true, false})
 	if want := []uint16{7000, 0, 7000, 7000, 0}; !slices.Equal(ports, want) {
 		t.Errorf("ports %v, want %v", ports, want)
@@ -563,7 +563,7 @@ func TestTraceThroughRun(t *testing.T) {
 	// A malformed line ends the run with the reader's error.
 	bad := workload.TraceHeader + "\n0,10.0.0.1,198.18.0.1,443,1s,client\n1,10.0.0.1,198.18.0.1,443,1s,sideways\n"
 	w.TraceOpen = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(bad)), nil }
-	_, err := Run(context.Background(), Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Workload: w})
+	_, err := Run(context.Background(), Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Workload: w})
 	var te *workload.TraceError
 	if !errors.As(err, &te) || te.Line != 3 {
 		t.Fatalf("malformed line 3: error %v, want a trace error on line 3", err)
@@ -602,7 +602,7 @@ func TestAllocatorMisbehaves(t *testing.T) {
 			connectTo(0, dstA, workload.Forever, 0),
 			connectTo(time.Millisecond, dstA, workload.Forever, 0),
 		}
-		s, err := newState(Config{Allocator: "sequential", Stack: st, Script: script})
+		s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -114,14 +114,11 @@ func (s Stack) Validate() error {
 
 // Config is everything one simulation depends on.
 type Config struct {
-	// Spec is the allocator to run, as resolved by the caller (from
-	// allocator.Builtins, or a Set with a program's own allocators).
-	// When Spec.New is nil, Allocator names a built-in allocator instead.
-	Spec allocator.Spec
-	// Allocator is the registry name of the allocator (Spec.Name when
-	// Spec is set), Params its parameters, AllocSeed the seed of its
-	// randomness and secrets.
-	Allocator string
+	// Allocator is the allocator to run, resolved by the caller (from
+	// allocator.Builtins, or a Set with a program's own allocators);
+	// Params are its parameters and AllocSeed the seed of its randomness
+	// and secrets.
+	Allocator allocator.Spec
 	Params    map[string]string
 	AllocSeed uint64
 
@@ -283,14 +280,10 @@ func newState(cfg Config) (*state, error) {
 	if err := cfg.Stack.Validate(); err != nil {
 		return nil, err
 	}
-	spec := cfg.Spec
+	spec := cfg.Allocator
 	if spec.New == nil {
-		var err error
-		if spec, err = allocator.Lookup(cfg.Allocator); err != nil {
-			return nil, err
-		}
+		return nil, errors.New("sim: Config.Allocator is not set: resolve the allocator by name (allocator.Set.Lookup) before the run")
 	}
-	cfg.Allocator = spec.Name
 	acfg := allocator.Config{Range: cfg.Stack.Range, Seed: cfg.AllocSeed, Params: cfg.Params}
 	a, err := spec.Build(acfg)
 	if err != nil {
@@ -364,7 +357,7 @@ func newState(cfg Config) (*state, error) {
 	s.trackUsed = cfg.Stack.Scope == allocator.Exclusive || s.binds || paths[allocator.UDP]
 
 	s.res = results.Run{
-		Allocator:      cfg.Allocator,
+		Allocator:      cfg.Allocator.Name,
 		Params:         cfg.Params,
 		Seed:           cfg.Seed,
 		FirstFailureNS: -1,
@@ -692,7 +685,7 @@ func (s *state) arrive() error {
 		}
 		if c.blocked(port) && !c.granted(port) {
 			return fmt.Errorf("sim: allocator %s returned port %d for %v at %v, which is not free (outside the range, reserved or in use)",
-				s.cfg.Allocator, port, a.Flow.Dst, time.Duration(s.now))
+				s.cfg.Allocator.Name, port, a.Flow.Dst, time.Duration(s.now))
 		}
 		r.Successes++
 		r.ProbesByParity[port&1].Record(probes) // Probes and ProbesOK are derived in result
@@ -707,7 +700,7 @@ func (s *state) arrive() error {
 			r.FirstFailureNS = s.now
 		}
 	default:
-		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator, time.Duration(s.now), err)
+		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator.Name, time.Duration(s.now), err)
 	}
 	if s.fb != nil {
 		s.fb.Done(*a, ok)

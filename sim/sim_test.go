@@ -60,7 +60,7 @@ func TestFourPortsFiveConnects(t *testing.T) {
 			for i := range 5 {
 				script = append(script, connectTo(time.Duration(i)*time.Millisecond, dstA, workload.Forever, workload.ClientClose))
 			}
-			ok, _, r := outcomes(t, Config{Allocator: spec.Name, Stack: stack(5000, 5003, time.Minute), Script: script})
+			ok, _, r := outcomes(t, Config{Allocator: mustSpec(spec.Name), Stack: stack(5000, 5003, time.Minute), Script: script})
 			if r.Failures != 1 || ok[4] || r.Successes != 4 {
 				t.Fatalf("failures %d, successes %d, outcomes %v; want the 5th to fail only", r.Failures, r.Successes, ok)
 			}
@@ -82,7 +82,7 @@ func TestTimeWaitFreesAtClosePlusT(t *testing.T) {
 		connectTo(closeAt+tw-1, dstA, workload.Forever, workload.ClientClose),
 		connectTo(closeAt+tw, dstA, workload.Forever, workload.ClientClose),
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, tw), Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, tw), Script: script})
 	if !ok[0] || ok[1] || !ok[2] {
 		t.Fatalf("outcomes %v, want ok, fail, ok", ok)
 	}
@@ -113,7 +113,7 @@ func TestCloseSides(t *testing.T) {
 			b.Flow.Path = tc.path
 			c := b
 			c.At = tc.freeAt
-			ok, _, _ := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Script: []workload.Arrival{a, b, c}})
+			ok, _, _ := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Script: []workload.Arrival{a, b, c}})
 			if !ok[0] || ok[1] || !ok[2] {
 				t.Fatalf("outcomes %v, want ok, fail, ok", ok)
 			}
@@ -130,7 +130,7 @@ func TestEventOrderAtOneInstant(t *testing.T) {
 		connectTo(time.Second, dstA, time.Second, workload.ServerClose), // same instant as the close
 		connectTo(2*time.Second, dstA, time.Second, workload.ServerClose),
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Script: script})
 	if r.Failures != 0 {
 		t.Fatalf("outcomes %v: a close at t must run before an arrival at t", ok)
 	}
@@ -167,7 +167,7 @@ func TestTWReuse(t *testing.T) {
 				connectTo(tc.want-1, tc.dst, 0, workload.ClientClose),
 				connectTo(tc.want, tc.dst, workload.Forever, workload.ClientClose),
 			}
-			ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+			ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 			if !ok[0] || ok[1] || !ok[2] {
 				t.Fatalf("outcomes %v, want ok, fail, ok", ok)
 			}
@@ -203,7 +203,7 @@ func TestTakeoverThenNewTimeWait(t *testing.T) {
 		connectTo(time.Minute+9*time.Second, dstA, 0, workload.RST),  // free
 		connectTo(time.Minute+10*time.Second, dstA, 0, workload.RST), // free
 	}
-	ok, _, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	ok, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	want := []bool{true, true, false, true, true, true, true, true, true, true, true, true, true, true}
 	for i := range want {
 		if ok[i] != want[i] {
@@ -247,7 +247,7 @@ func TestFourTupleSharingAndBind(t *testing.T) {
 		{"udp own space", four, []workload.Arrival{connectTo(0, dstA, workload.Forever, 0), udpAt(1), udpAt(2)}, []bool{true, true, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ok, _, _ := outcomes(t, Config{Allocator: "sequential", Stack: tc.st, Script: tc.script})
+			ok, _, _ := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: tc.st, Script: tc.script})
 			for i := range tc.want {
 				if ok[i] != tc.want[i] {
 					t.Fatalf("outcomes %v, want %v", ok, tc.want)
@@ -266,7 +266,7 @@ func TestReserved(t *testing.T) {
 	for i := range 6 {
 		script = append(script, connectTo(time.Duration(i), dstA, workload.Forever, 0))
 	}
-	ok, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script})
+	ok, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
 	want := []uint16{7004, 7005, 7006, 7007, 7009, 0}
 	for i := range want {
 		if ports[i] != want[i] || ok[i] != (want[i] != 0) {
@@ -288,7 +288,7 @@ func TestSeveralSources(t *testing.T) {
 		a.Flow.Src = netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i%2)})
 		script = append(script, a)
 	}
-	ok, _, _ := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7000, time.Minute), Script: script})
+	ok, _, _ := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7000, time.Minute), Script: script})
 	if want := []bool{true, true, false, false}; ok[0] != want[0] || ok[1] != want[1] || ok[2] || ok[3] {
 		t.Fatalf("outcomes %v, want %v", ok, want)
 	}
@@ -324,7 +324,7 @@ func TestKnee(t *testing.T) {
 					st.TWReuse = 0
 				}
 				var attempts, failures, all int64
-				cfg := Config{Allocator: name, Stack: st, Script: constantScript(rate, warm+window, dstA), Duration: warm + window}
+				cfg := Config{Allocator: mustSpec(name), Stack: st, Script: constantScript(rate, warm+window, dstA), Duration: warm + window}
 				cfg.OnAttempt = func(a results.Attempt) error {
 					if !a.OK {
 						all++
@@ -381,7 +381,7 @@ func TestBirthdayRepeat(t *testing.T) {
 	for seed := range uint64(seeds) {
 		seen := map[uint16]bool{}
 		first := 0
-		cfg := Config{Allocator: "rfc6056-2", AllocSeed: seed, Stack: stack(32768, 32768+n-1, time.Minute), Script: script}
+		cfg := Config{Allocator: mustSpec("rfc6056-2"), AllocSeed: seed, Stack: stack(32768, 32768+n-1, time.Minute), Script: script}
 		cfg.OnAttempt = func(a results.Attempt) error {
 			if seen[a.Port] {
 				first = len(seen) + 1
@@ -425,7 +425,7 @@ func TestFreeListReleaseAtClose(t *testing.T) {
 	st := stack(7000, 7003, 10*time.Second)
 	st.Scope = allocator.Exclusive
 	var probes []int
-	cfg := Config{Allocator: "fifo", Stack: st, Script: script}
+	cfg := Config{Allocator: mustSpec("fifo"), Stack: st, Script: script}
 	ok, ports, _ := outcomes(t, cfg)
 	cfg.OnAttempt = func(a results.Attempt) error { probes = append(probes, a.Probes); return nil }
 	if _, err := Run(context.Background(), cfg); err != nil {
@@ -455,7 +455,7 @@ func TestPrefill(t *testing.T) {
 	for i := range 20 {
 		script = append(script, connectTo(time.Duration(i), dstA, workload.Forever, 0))
 	}
-	_, _, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7099, time.Minute), Script: script, Prefill: 0.9})
+	_, _, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7099, time.Minute), Script: script, Prefill: 0.9})
 	if r.Successes != 10 || r.Failures != 10 {
 		t.Fatalf("prefill 0.9 of 100 ports: %d successes, %d failures; want 10 and 10", r.Successes, r.Failures)
 	}
@@ -467,13 +467,13 @@ func TestPrefill(t *testing.T) {
 		script = append(script, a)
 	}
 	st := stack(1024, 65535, time.Minute)
-	_, _, r = outcomes(t, Config{Allocator: "netfilter", Params: map[string]string{"random": "true"}, Stack: st, Script: script, Prefill: 0.99})
+	_, _, r = outcomes(t, Config{Allocator: mustSpec("netfilter"), Params: map[string]string{"random": "true"}, Stack: st, Script: script, Prefill: 0.99})
 	want := math.Pow(0.99, 248)
 	sd := math.Sqrt(want * (1 - want) / float64(r.Attempts))
 	if got := r.FailureFraction(); math.Abs(got-want) > 6*sd {
 		t.Fatalf("netfilter at 99%% random occupancy: failure fraction %.4f, want %.4f ± %.4f", got, want, 6*sd)
 	}
-	if _, err := Run(context.Background(), Config{Allocator: "linux", Stack: st, Script: script, Prefill: 1}); err == nil {
+	if _, err := Run(context.Background(), Config{Allocator: mustSpec("linux"), Stack: st, Script: script, Prefill: 1}); err == nil {
 		t.Error("prefill 1 accepted")
 	}
 }

@@ -29,7 +29,7 @@ func TestStart(t *testing.T) {
 	for _, at := range []time.Duration{0, 0, 3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second} {
 		script = append(script, connectTo(at, dstA, workload.Forever, workload.ClientClose))
 	}
-	ok, ports, r := outcomes(t, Config{Allocator: "sequential", Stack: stack(7000, 7003, time.Minute), Script: script, Start: state})
+	ok, ports, r := outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7003, time.Minute), Script: script, Start: state})
 	wantOK := []bool{true, false, true, false, true, false}
 	wantPorts := []uint16{7003, 0, 7001, 0, 7002, 0}
 	for i := range wantOK {
@@ -45,7 +45,7 @@ func TestStart(t *testing.T) {
 	st := stack(7000, 7000, 30*time.Second)
 	tw := []workload.StateRecord{{Src: src1, Port: 7000, Dst: dstA, State: workload.TimeWait, Remaining: 45 * time.Second}}
 	cut := []workload.Arrival{connectTo(29999*time.Millisecond, dstA, workload.Forever, 0), connectTo(30*time.Second, dstA, workload.Forever, 0)}
-	ok, _, _ = outcomes(t, Config{Allocator: "sequential", Stack: st, Script: cut, Start: tw})
+	ok, _, _ = outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: cut, Start: tw})
 	if ok[0] || !ok[1] {
 		t.Errorf("45 s of TIME_WAIT left in a 30 s stack: outcomes %v at 29.999 s and 30 s, want fail then ok", ok)
 	}
@@ -53,7 +53,7 @@ func TestStart(t *testing.T) {
 	// after its close, which for 20 s left of 30 s was before the run.
 	st.TWReuse = 1
 	tw[0].Remaining = 20 * time.Second
-	ok, _, _ = outcomes(t, Config{Allocator: "sequential", Stack: st, Script: script[:1], Start: tw})
+	ok, _, _ = outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: script[:1], Start: tw})
 	if !ok[0] {
 		t.Error("tw_reuse 1: a TIME_WAIT 4-tuple old enough was not taken over at the start")
 	}
@@ -61,13 +61,13 @@ func TestStart(t *testing.T) {
 	// past -100 ms + 1 s, at 901 ms.
 	tw[0].Remaining = 29900 * time.Millisecond
 	late := []workload.Arrival{connectTo(900*time.Millisecond, dstA, workload.Forever, 0), connectTo(901*time.Millisecond, dstA, workload.Forever, 0)}
-	ok, _, _ = outcomes(t, Config{Allocator: "sequential", Stack: st, Script: late, Start: tw})
+	ok, _, _ = outcomes(t, Config{Allocator: mustSpec("sequential"), Stack: st, Script: late, Start: tw})
 	if ok[0] || !ok[1] {
 		t.Errorf("tw_reuse 1, TIME_WAIT begun 100 ms before the run: outcomes %v at 900 and 901 ms, want fail then ok", ok)
 	}
 
 	bad := []workload.StateRecord{{Src: src1, Port: 7000, Dst: netip.MustParseAddrPort("198.18.0.2:80"), State: workload.TimeWait, Remaining: -time.Second}}
-	if _, err := Run(context.Background(), Config{Allocator: "sequential", Stack: stack(7000, 7003, time.Minute), Script: script, Start: bad}); err == nil {
+	if _, err := Run(context.Background(), Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7003, time.Minute), Script: script, Start: bad}); err == nil {
 		t.Error("a negative remaining time was accepted")
 	}
 }

@@ -48,7 +48,7 @@ func TestScanFreeMatchesFree(t *testing.T) {
 				st.Range.Reserved = nil
 			}
 		}
-		s, err := newState(Config{Allocator: "sequential", Stack: st, Script: []workload.Arrival{}, MaxAttempts: 1})
+		s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: st, Script: []workload.Arrival{}, MaxAttempts: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +396,7 @@ func TestPortSetSummaries(t *testing.T) {
 func TestScanFreeOneFreePort(t *testing.T) {
 	const lo, hi = 7000, 7129
 	st := stack(lo, hi, 0)
-	s, err := newState(Config{Allocator: "sequential", Stack: st, Script: []workload.Arrival{}, MaxAttempts: 1})
+	s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: st, Script: []workload.Arrival{}, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
