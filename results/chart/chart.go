@@ -187,6 +187,7 @@ func Charts() []Chart {
 		FailureVsRate(),
 		ProbesCDF(),
 		ReuseIntervalCDF(),
+		ConnectLatencyCDF(),
 		Occupancy(),
 		SuccDiff(),
 		PortUsage(),

@@ -157,6 +157,8 @@ func TestChartsRender(t *testing.T) {
 		"succ-diff":          {[]string{"linux (0% beyond ±128)", "random (99.12% beyond ±128)"}, -129, 129, nan, nan},
 		"port-usage":         {[]string{"linux (32768–60999)", "random (32768–60999)", "even spread"}, 0, 1, 0, nan},
 		"failure-vs-prefill": {nil, nan, nan, nan, nan},
+		// 99 % of connects in 50 µs, 1 % a second later after a clash.
+		"connect-latency-cdf": {[]string{"linux", "random"}, nan, nan, 0, 1},
 		"errors-by-window":   {[]string{"random-window", "869", "44"}, -0.5, 3.5, 0, nan},
 	}
 	for _, c := range charts {
@@ -170,6 +172,13 @@ func TestChartsRender(t *testing.T) {
 				in = windowRuns()
 			case c.Name == "failure-vs-prefill":
 				in = prefillRuns()
+			case c.Name == "connect-latency-cdf":
+				for i := range in {
+					h := &results.Hist{}
+					h.RecordN(50_000, 990)
+					h.RecordN(1_000_050_000, 10)
+					in[i].ConnectLatency = h
+				}
 			}
 			f, err := c.Figure(in)
 			if err != nil {

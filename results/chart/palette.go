@@ -155,18 +155,28 @@ func (st *styler) style(alloc string) Style {
 	n := st.seen[alloc]
 	st.seen[alloc] = n + 1
 	if n > 0 {
-		// Further lines of one allocator (other settings) differ in hue
-		// too, so that bars, which have no dashes, tell them apart.
+		// Further lines of one allocator (other settings) differ in
+		// shade too, so that bars, which have no dashes, tell them apart;
+		// the shade keeps the allocator's own hue, so variants of two
+		// allocators never share a colour.
 		variants := [][]vg.Length{dashed, dotted, dashDot, long, solid}
 		base.Dashes = variants[(n-1)%len(variants)]
-		for k := n; ; k++ {
-			if c := okabeIto(k); c != base.Color {
-				base.Color = c
-				break
-			}
-		}
+		base.Color = shade(base.Color, n)
 	}
 	return base
+}
+
+// shade returns variant n (from 1) of colour c: darker for odd n,
+// lighter for even n, by 35 % more each pair, at most 70 %.
+func shade(c color.RGBA, n int) color.RGBA {
+	f := min(0.35*float64((n+1)/2), 0.7)
+	mix := func(v uint8) uint8 {
+		if n%2 == 1 {
+			return uint8(float64(v) * (1 - f))
+		}
+		return uint8(float64(v) + (255-float64(v))*f)
+	}
+	return color.RGBA{mix(c.R), mix(c.G), mix(c.B), 255}
 }
 
 // okabeIto returns colour i of the Okabe–Ito palette, which stays
