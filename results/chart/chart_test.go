@@ -159,7 +159,7 @@ func TestChartsRender(t *testing.T) {
 		"failure-vs-prefill": {nil, nan, nan, nan, nan},
 		// 99 % of connects in 50 µs, 1 % a second later after a clash.
 		"connect-latency-cdf": {[]string{"linux", "random"}, nan, nan, 0, 1},
-		"errors-by-window":   {[]string{"random-window", "869", "44"}, -0.5, 3.5, 0, nan},
+		"errors-by-window":    {[]string{"random-window", "869", "44"}, -0.5, 3.5, 0, nan},
 	}
 	for _, c := range charts {
 		t.Run(c.Name, func(t *testing.T) {
