@@ -86,11 +86,8 @@ func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.
 	verbose := fs.Bool("v", false, "print every rate evaluated to stderr")
 	maxMem := fs.String("max-memory", "4GiB", "refuse a search whose runs are estimated to need more than `SIZE` each")
 	given := settingFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("capacity: unexpected argument %q (flags come before arguments; see `portsim help capacity`)", fs.Arg(0))
 	}
 	o, err := parseAllocs(a.reg, *alloc, params)
 	if err != nil {

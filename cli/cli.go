@@ -245,6 +245,18 @@ func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseFlagsOnly is parseFlags for commands that take flags and no
+// arguments: an argument left after the flags is a usage error naming it.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q (flags come before arguments; see `portsim help %s`)", fs.Name(), fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
 // parseFlags parses args, turning -h into flag.ErrHelp (after printing
 // the usage, once) and any other flag error into a flagError naming the
 // command.

@@ -251,11 +251,8 @@ func (a *app) runRun(ctx context.Context, args []string, stdout, stderr io.Write
 	maxAttempts := fs.Float64("max-attempts", bench.DefaultMaxAttempts, "refuse runs estimated to simulate more than `N` attempts in all")
 	extra := fs.String("metrics", "", "add the metrics `NAME[,NAME...]` (columns of runs.csv, e.g. wrap_mean,probes_odd_mean) to the table")
 	given := settingFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("run: unexpected argument %q (flags come before arguments; see `portsim help run`)", fs.Arg(0))
 	}
 	if *seeds < 1 || *seeds > 1000 {
 		return usagef("flag -seeds %d: expected 1 to 1000", *seeds)
