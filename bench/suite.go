@@ -763,5 +763,5 @@ func (s *Suite) WithSeeds(n int) (*Suite, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, s.File, s.Dir)
+	return ParseWith(s.Registry, data, s.File, s.Dir)
 }

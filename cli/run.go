@@ -17,7 +17,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/portsim/portsim/allocator"
@@ -197,26 +196,17 @@ func (o runOptions) checkSettings() error {
 
 // suite builds the one-scenario suite the flags describe.
 func (o runOptions) suite(seed uint64, seeds int, events bool) (*bench.Suite, error) {
-	var b strings.Builder
-	q := func(s string) string {
-		out, _ := yaml.Marshal(s)
-		return strings.TrimSpace(string(out))
-	}
-	fmt.Fprintf(&b, "name: run\nseed: %d\nseeds: %d\nallocators:\n", seed, seeds)
+	v := bench.Suite{Name: "run", File: "flags", Dir: ".", Seed: seed, Seeds: seeds,
+		Charts: []string{"probes-cdf", "reuse-interval-cdf", "occupancy", "succ-diff", "port-usage"}}
 	for _, a := range o.allocs {
-		fmt.Fprintf(&b, "  - name: %s\n", q(a))
-		if len(o.params[a]) > 0 {
-			b.WriteString("    params:\n")
-			for _, k := range slices.Sorted(maps.Keys(o.params[a])) {
-				fmt.Fprintf(&b, "      %s: %s\n", q(k), q(o.params[a][k]))
-			}
-		}
+		v.Allocators = append(v.Allocators, bench.AllocRef{Name: a, Params: o.params[a]})
 	}
-	fmt.Fprintf(&b, "charts: [probes-cdf, reuse-interval-cdf, occupancy, succ-diff, port-usage]\nscenarios:\n  - name: run\n    events: %v\n", events)
+	sc := bench.Scenario{Name: "run", Events: events}
 	for _, kv := range o.settings {
-		fmt.Fprintf(&b, "    %s: %s\n", kv[0], q(kv[1]))
+		sc.Settings = append(sc.Settings, bench.Value{Key: kv[0], Values: []string{kv[1]}})
 	}
-	s, err := bench.ParseWith(o.reg, []byte(b.String()), "flags", ".")
+	v.Scenarios = []bench.Scenario{sc}
+	s, err := bench.Build(o.reg, v)
 	if err != nil {
 		return nil, usageError{err}
 	}
