@@ -72,6 +72,13 @@ func TestAnalyticPresets(t *testing.T) {
 			c.Workload.Destinations = 10
 			c.Stack.Scope = allocator.Exclusive
 		}, 28232.0 / 60},
+		{"10 round-robin destinations", func(c *sim.Config) {
+			c.Workload.Destinations, c.Workload.DestOrder = 10, workload.RoundRobin
+		}, 10 * 28232.0 / 60},
+		// bind(0) holds a port whatever the destination: one pool.
+		{"bind(0), 10 destinations", func(c *sim.Config) {
+			c.Workload.Destinations, c.Workload.Path = 10, allocator.Bind
+		}, 28232.0 / 60},
 		{"2 zipf:1 destinations", func(c *sim.Config) {
 			c.Workload.Destinations, c.Workload.DestOrder, c.Workload.ZipfS = 2, workload.Zipf, 1
 		}, 1.5 * 28232.0 / 60},
@@ -90,7 +97,7 @@ func TestAnalyticPresets(t *testing.T) {
 		tc.mod(&cfg)
 		got := Analytic(cfg).Rate
 		if !(got == tc.want || math.Abs(got-tc.want) <= 1e-9*tc.want) {
-			t.Errorf("%s: bound %v/s, want %v/s (%s)", tc.name, got, tc.want, Analytic(cfg).Formula())
+			t.Errorf("%s: bound %v/s, want %v/s (%+v)", tc.name, got, tc.want, Analytic(cfg))
 		}
 	}
 }

@@ -27,12 +27,3 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Unbounded     bool     `json:"unbounded"`
 	}{plain(r), finite(r.Rate), finite(r.Unsustainable), finite(r.BoundRate), finite(r.ErlangRate), math.IsInf(r.Rate, 1)})
 }
-
-// MarshalJSON writes the bound with its rate, null when infinite.
-func (b Bound) MarshalJSON() ([]byte, error) {
-	type plain Bound
-	return json.Marshal(struct {
-		plain
-		Rate *float64 `json:"rate"`
-	}{plain(b), finite(b.Rate)})
-}

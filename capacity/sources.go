@@ -3,6 +3,8 @@ package capacity
 import (
 	"context"
 	"fmt"
+	"github.com/portsim/portsim/report"
+	"github.com/portsim/portsim/results"
 	"math"
 
 	"github.com/portsim/portsim/sim"
@@ -36,7 +38,7 @@ type SourcesResult struct {
 	Analytic int `json:"analytic"`
 	// PerSource is the analytic bound of one source (Bound of the setup
 	// with one source).
-	PerSource Bound `json:"per_source"`
+	PerSource results.Bound `json:"per_source"`
 	// Steps lists every number of sources evaluated, in order.
 	Steps []SourcesStep `json:"steps"`
 	// The options the search ran with.
@@ -77,8 +79,8 @@ func FewestSources(ctx context.Context, cfg sim.Config, rate float64, opt Option
 	}
 	res.Analytic = max(1, int(math.Ceil(rate/b.Rate)))
 	if res.Analytic > workload.MaxSources {
-		return res, fmt.Errorf("capacity: %s/s needs at least %d source addresses by the bound of %s/s each, more than the %d supported",
-			FormatRate(rate), res.Analytic, FormatRate(b.Rate), workload.MaxSources)
+		return res, fmt.Errorf("capacity: %s needs at least %d source addresses by the bound of %s each, more than the %d supported",
+			report.Rate(rate), res.Analytic, report.Rate(b.Rate), workload.MaxSources)
 	}
 	eval := func(k int) (bool, error) {
 		c := cfg

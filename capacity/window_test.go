@@ -420,7 +420,7 @@ func TestEvaluateLimits(t *testing.T) {
 	}{
 		{0, 0, "capacity: rate 0: expected a rate in (0, 1e+09] connections per second"},
 		{2e9, 0, "capacity: rate 2e+09: expected a rate in (0, 1e+09] connections per second"},
-		{1e9, 0, "capacity: at 1000000000/s a run of 1.5s makes about 1.5e+09 attempts, more than the limit of 50000000; shorten the windows or raise the limit"},
+		{1e9, 0, "capacity: at 1e+09/s a run of 1.5s makes about 1.5e+09 attempts, more than the limit of 50000000; shorten the windows or raise the limit"},
 		{20, 29, "capacity: at 20/s a run of 1.5s makes about 30 attempts, more than the limit of 29; shorten the windows or raise the limit"},
 		{20, 30, ""},
 	} {

@@ -15,6 +15,7 @@ import (
 	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/bench"
 	"github.com/portsim/portsim/capacity"
+	"github.com/portsim/portsim/report"
 	"github.com/portsim/portsim/sim"
 	"github.com/portsim/portsim/sim/workload"
 )
@@ -131,8 +132,8 @@ func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.
 			if !p.Sustainable {
 				verdict = "not sustainable"
 			}
-			fmt.Fprintf(stderr, "  %s/s: failure share %s (upper bound %s): %s\n",
-				capacity.FormatRate(p.Rate), pct(p.Mean), pct(p.Upper), verdict)
+			fmt.Fprintf(stderr, "  %s: failure share %s (upper bound %s): %s\n",
+				report.Rate(p.Rate), pct(p.Mean), pct(p.Upper), verdict)
 		}
 	}
 	// A flag given as 0 is an error, not the option's default.
@@ -277,8 +278,8 @@ func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
 	st.Workload.Rate = top
 	st.Duration, st.Attempts = 0, capacity.DefaultMaxAttempts
 	if m := st.EstimateMemory(nil); m > budget {
-		return usagef("capacity of %s: a run at %s/s would need about %s, above the budget of %s: lower destinations, sources or hold time, or raise the budget with -max-memory",
-			alloc, capacity.FormatRate(top), bench.FormatBytes(m), bench.FormatBytes(budget))
+		return usagef("capacity of %s: a run at %s would need about %s, above the budget of %s: lower destinations, sources or hold time, or raise the budget with -max-memory",
+			alloc, report.Rate(top), bench.FormatBytes(m), bench.FormatBytes(budget))
 	}
 	return nil
 }
@@ -336,24 +337,24 @@ func printCapacity(w io.Writer, alloc string, cfg sim.Config, r capacity.Result)
 		return
 	case math.IsInf(r.Unsustainable, 1):
 		fmt.Fprintf(w, "Sustains at least %s new connections per second, 32 times the analytic bound, with failures at or below %s; the bound does not describe this setup.\n",
-			capacity.FormatRate(r.Rate), pct(r.Target))
+			report.Number(r.Rate), pct(r.Target))
 	case r.Rate == 0:
 		fmt.Fprintf(w, "No rate down to %s new connections per second keeps failures at or below %s.\n",
-			capacity.FormatRate(r.Unsustainable), pct(r.Target))
+			report.Number(r.Unsustainable), pct(r.Target))
 	default:
-		fmt.Fprintf(w, "Sustains %s new connections per second (%s/s is too many): failures stay at or below %s with %.0f %% confidence (%d seeds; %v warm-up, then %v counted).\n",
-			capacity.FormatRate(r.Rate), capacity.FormatRate(r.Unsustainable), pct(r.Target), 100*r.Confidence, r.Seeds, r.Warmup, r.Measure)
+		fmt.Fprintf(w, "Sustains %s new connections per second (%s is too many): failures stay at or below %s with %.0f %% confidence (%d seeds; %v warm-up, then %v counted).\n",
+			report.Number(r.Rate), report.Rate(r.Unsustainable), pct(r.Target), 100*r.Confidence, r.Seeds, r.Warmup, r.Measure)
 		if r.At.Mean > 0 {
 			fmt.Fprintf(w, "At that rate %s of attempts failed (upper bound %s).\n", pct(r.At.Mean), pct(r.At.Upper))
 		}
 	}
-	fmt.Fprintf(w, "Analytic bound: %s.\n", b.Formula())
+	fmt.Fprintf(w, "Analytic bound: %s.\n", report.Knee(b))
 	if twReuseIgnored(cfg) {
 		fmt.Fprintf(w, "tcp_tw_reuse=2 applies to loopback destinations only (-loopback true); here TIME_WAIT is not taken over.\n")
 	}
 	if !math.IsNaN(r.ErlangRate) {
-		fmt.Fprintf(w, "Erlang B for Poisson arrivals to %d ports held %v each: %s/s fail at most %s.\n",
-			b.Ports, b.Cycle(), capacity.FormatRate(r.ErlangRate), pct(r.Target))
+		fmt.Fprintf(w, "Erlang B for Poisson arrivals to %d ports held %v each: %s fail at most %s.\n",
+			b.Ports, b.Cycle(), report.Rate(r.ErlangRate), pct(r.Target))
 	}
 }
 
@@ -377,14 +378,14 @@ func printSources(w io.Writer, alloc string, cfg sim.Config, r capacity.SourcesR
 	case r.Sources == 0:
 		last := r.Steps[len(r.Steps)-1]
 		fmt.Fprintf(w, "%s new connections per second fail more than %s even from %d source addresses (%s failed).\n",
-			capacity.FormatRate(r.Rate), pct(r.Target), last.Sources, pct(last.Point.Mean))
+			report.Number(r.Rate), pct(r.Target), last.Sources, pct(last.Point.Mean))
 	case fewer != nil:
 		fmt.Fprintf(w, "%s new connections per second need %d source address(es): with %d, %s of attempts fail; with %d, at most %s with %.0f %% confidence (%d seeds).\n",
-			capacity.FormatRate(r.Rate), r.Sources, fewer.Sources, pct(fewer.Point.Mean), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
+			report.Number(r.Rate), r.Sources, fewer.Sources, pct(fewer.Point.Mean), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
 	default:
 		fmt.Fprintf(w, "%s new connections per second need %d source address(es): failures stay at or below %s with %.0f %% confidence (%d seeds).\n",
-			capacity.FormatRate(r.Rate), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
+			report.Number(r.Rate), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
 	}
 	fmt.Fprintf(w, "Analytic bound: %s per source address, so ⌈%s ÷ %s⌉ = %d.\n",
-		r.PerSource.Formula(), capacity.FormatRate(r.Rate), capacity.FormatRate(r.PerSource.Rate), r.Analytic)
+		report.Knee(r.PerSource), report.Number(r.Rate), report.Number(r.PerSource.Rate), r.Analytic)
 }

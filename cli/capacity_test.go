@@ -41,7 +41,7 @@ func TestCapacitySentence(t *testing.T) {
 		t.Errorf("sustains %v/s; want between the knee less twice the resolution and knee/(1-0.001) = 100.1/s", rate)
 	}
 	for _, want := range []string{
-		"Analytic bound: 1 source × 1000 ports ÷ (mean hold 0s + TIME_WAIT 10s) = 100/s.",
+		"Analytic bound: 1 source × 1000 ports ÷ (mean hold 0 s + TIME_WAIT 10 s) = 100/s.",
 		"tcp_tw_reuse=2 applies to loopback destinations only",
 	} {
 		if !strings.Contains(out, want) {

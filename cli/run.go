@@ -484,7 +484,6 @@ func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run, extra []stri
 
 func describeSetup(r *results.Run) string {
 	su := r.Setup
-	knee := su.HostKneeRate()
 	rate := ""
 	if su.RatePerSec > 0 {
 		rate = fmt.Sprintf(" %g/s", su.RatePerSec)
@@ -493,9 +492,9 @@ func describeSetup(r *results.Run) string {
 	if su.StartEstablished+su.StartTimeWait > 0 {
 		start = fmt.Sprintf("; started with %d established and %d in TIME_WAIT", su.StartEstablished, su.StartTimeWait)
 	}
-	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; %s%s to %d destination(s) from %d source(s), hold %s, close %s, %s; %v simulated; knee %s/s = %s%s",
+	return fmt.Sprintf("range %s (%d ports), TIME_WAIT %v, %s, tw_reuse %d; %s%s to %d destination(s) from %d source(s), hold %s, close %s, %s; %v simulated; knee %s%s",
 		su.Range, su.Ports, time.Duration(su.TimeWaitNS), su.Scope, su.TWReuse, su.Arrivals, rate, su.Destinations, su.Sources,
-		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), num(knee, 1), report.KneeText(su), start)
+		su.Hold, su.Close, su.Path, time.Duration(r.SimulatedNS), report.Knee(su.Bound()), start)
 }
 
 // suiteTrace returns the trace the (one-scenario) suite of portsim run

@@ -465,7 +465,7 @@ func (v *view) failureSentence() []string {
 	knee, kneeText, oneKnee := v.knee()
 	rateSweep := v.sc.X != "" && v.rateSwept()
 	if rateSweep && oneKnee {
-		out = append(out, fmt.Sprintf("The analytic knee is %s (%s).", Rate(knee), kneeText))
+		out = append(out, "The analytic knee is "+kneeText+".")
 		var below, above string
 		for _, pt := range v.points {
 			r := v.rateAt(pt)
@@ -488,14 +488,14 @@ func (v *view) failureSentence() []string {
 		return out
 	}
 	if oneKnee && !math.IsInf(knee, 0) && knee > 0 {
-		out = append(out, fmt.Sprintf("The analytic knee is %s (%s).", Rate(knee), kneeText))
+		out = append(out, "The analytic knee is "+kneeText+".")
 	}
 	var parts []string
 	for _, pt := range v.points {
 		s := v.failingAt(ff, pt, false)
 		if !oneKnee && v.sc.X != "" {
-			if k, kt, ok := v.kneeAt(pt); ok {
-				s = strings.TrimSuffix(s, ".") + fmt.Sprintf(" (knee %s: %s).", Rate(k), kt)
+			if _, kt, ok := v.kneeAt(pt); ok {
+				s = strings.TrimSuffix(s, ".") + " (knee: " + kt + ")."
 			}
 		}
 		parts = append(parts, s)
@@ -629,11 +629,11 @@ func kneeOf(runs []results.Run, keep func(*results.Run) bool) (float64, string, 
 		if !keep(r) {
 			continue
 		}
-		rk := r.Setup.HostKneeRate()
-		if n > 0 && rk != k {
+		b := r.Setup.Bound()
+		if n > 0 && b.Rate != k {
 			return 0, "", false
 		}
-		k, text, n = rk, KneeText(r.Setup), n+1
+		k, text, n = b.Rate, Knee(b), n+1
 	}
 	if n == 0 || k <= 0 || math.IsInf(k, 0) || math.IsNaN(k) {
 		return 0, "", false
@@ -641,33 +641,32 @@ func kneeOf(runs []results.Run, keep func(*results.Run) bool) (float64, string, 
 	return k, text, true
 }
 
-// KneeText explains a setup's host knee (results.Setup.HostKneeRate) in
-// words: "1 source × 4000 ports ÷ (mean hold 0.1 s + TIME_WAIT 60 s)",
-// with the take-over delay in place of TIME_WAIT where tcp_tw_reuse
-// applies, and "× 10 destinations" or "exclusive ports: one range for
-// the host" as the scope says.
-func KneeText(s results.Setup) string {
-	src := max(s.Sources, 1)
+// Knee explains an analytic bound (results.Setup.Bound) as arithmetic
+// on its inputs: "1 source × 28232 ports ÷ (mean hold 0.1 s + TIME_WAIT
+// 60 s) = 470.5/s", with the take-over delay in place of TIME_WAIT where
+// tcp_tw_reuse applies and "÷ 0.1 (the busiest destination's share of
+// the attempts)" when each destination has a range of its own.
+func Knee(b results.Bound) string {
 	unit := "sources"
-	if src == 1 {
+	if b.Sources == 1 {
 		unit = "source"
 	}
-	hold := "mean hold " + Seconds(max(s.HoldMeanNS, 0))
+	hold := "connections never closed"
+	if b.Hold != math.MaxInt64 {
+		hold = "mean hold " + Seconds(int64(b.Hold))
+	}
 	var wait string
-	switch {
-	case s.Close != "client" || s.Path == "udp":
-		wait = "no TIME_WAIT on this side"
-	case s.Path == "connect" && s.Scope == "4-tuple" && s.Timestamps && (s.TWReuse == 1 || (s.TWReuse == 2 && s.Loopback)) && s.TWReuseDelayNS < s.TimeWaitNS:
-		wait = "tcp_tw_reuse take-over after " + Seconds(s.TWReuseDelayNS)
+	switch b.Why {
+	case "TIME_WAIT":
+		wait = "TIME_WAIT " + Seconds(int64(b.Unusable))
+	case "tcp_tw_reuse_delay":
+		wait = "tcp_tw_reuse take-over after " + Seconds(int64(b.Unusable))
 	default:
-		wait = "TIME_WAIT " + Seconds(s.TimeWaitNS)
+		wait = b.Why
 	}
-	t := fmt.Sprintf("%d %s × %d ports ÷ (%s + %s)", src, unit, s.Ports, hold, wait)
-	switch {
-	case s.Destinations > 1 && s.Scope == "exclusive":
-		t += fmt.Sprintf(", exclusive ports: one range shared by all %d destinations", s.Destinations)
-	case s.Destinations > 1:
-		t += fmt.Sprintf(" × %d destinations, each with the whole range (4-tuple), if spread evenly", s.Destinations)
+	t := fmt.Sprintf("%d %s × %d ports ÷ (%s + %s)", b.Sources, unit, b.Ports, hold, wait)
+	if b.Share < 1 {
+		t += " ÷ " + Number(b.Share) + " (the busiest destination's share of the attempts)"
 	}
-	return t
+	return t + " = " + Rate(b.Rate)
 }

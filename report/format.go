@@ -144,8 +144,17 @@ func FormatMeanCI(mean, ci float64) string {
 // "0.0125", "28232").
 func Number(v float64) string { return fmtSig(v, 4) }
 
-// Rate formats a rate in connections per second ("66.67/s").
-func Rate(v float64) string { return fmtSig(v, 4) + "/s" }
+// Rate formats a rate in connections per second to four significant
+// digits ("66.67/s", "28230/s"); "unbounded" for +Inf, "n/a" for NaN.
+func Rate(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "unbounded"
+	case math.IsNaN(v):
+		return "n/a"
+	}
+	return fmtSig(v, 4) + "/s"
+}
 
 // Seconds formats a duration in seconds ("60 s", "0.1 s").
 func Seconds(ns int64) string { return fmtSig(float64(ns)/1e9, 4) + " s" }

@@ -155,6 +155,11 @@ type Setup struct {
 	// Loopback reports destinations on 127/8, where tcp_tw_reuse=2
 	// applies.
 	Loopback bool `json:"loopback,omitempty"`
+	// DestOrder is how attempts pick a destination when there are
+	// several and not uniformly: "zipf" (with exponent ZipfS) or
+	// "round-robin"; empty for uniform or one destination.
+	DestOrder string  `json:"dest_order,omitempty"`
+	ZipfS     float64 `json:"zipf_s,omitempty"`
 	// Prefill is the share of ports held from the start by background
 	// connections (0 for none).
 	Prefill float64 `json:"prefill,omitempty"`
@@ -190,47 +195,6 @@ func (r *Run) FailureFraction() float64 {
 		return 0
 	}
 	return float64(r.Failures) / float64(r.Attempts)
-}
-
-// KneeRate returns the analytic sustainable rate towards one
-// destination, in connections per second: Sources·Ports / (mean hold +
-// the time a closed port stays unusable). Above it a share 1 - knee/rate
-// of the attempts must fail (Little's law). The unusable time is
-// TIME_WAIT after a client close over TCP, only tcp_tw_reuse_delay when
-// take-over applies (timestamps on, tcp_tw_reuse 1, or 2 towards a
-// loopback destination, in a 4-tuple stack's connect()), and none after a
-// server close, a reset or over UDP. KneeRate is 0 for connections that
-// never close and +Inf when ports are never held.
-func (s Setup) KneeRate() float64 {
-	if s.HoldMeanNS < 0 {
-		return 0
-	}
-	unusable := int64(0)
-	if s.Close == "client" && s.Path != "udp" {
-		unusable = s.TimeWaitNS
-		if s.Path == "connect" && s.Scope == "4-tuple" && s.Timestamps &&
-			(s.TWReuse == 1 || (s.TWReuse == 2 && s.Loopback)) {
-			unusable = min(unusable, s.TWReuseDelayNS)
-		}
-	}
-	cycle := float64(s.HoldMeanNS + unusable)
-	if cycle <= 0 {
-		return math.Inf(1)
-	}
-	return float64(max(s.Sources, 1)*s.Ports) / (cycle / 1e9)
-}
-
-// HostKneeRate returns the analytic sustainable rate of the whole host
-// in connections per second, with connections spread evenly over the
-// destinations: KneeRate times the number of destinations when ports are
-// shared per 4-tuple (each destination has the whole range), KneeRate
-// alone when ports are exclusive (one range for every destination).
-func (s Setup) HostKneeRate() float64 {
-	k := s.KneeRate()
-	if s.Scope == "exclusive" {
-		return k
-	}
-	return k * float64(max(s.Destinations, 1))
 }
 
 // Key returns a string identifying the run's cell and seed inside a suite:

@@ -385,7 +385,17 @@ func newState(cfg Config) (*state, error) {
 
 // setup echoes the configuration into the result.
 func (s *state) setup() results.Setup {
-	cfg, st, w := s.cfg, s.cfg.Stack, s.cfg.Workload
+	su := s.cfg.Setup()
+	su.PCBs = s.pcbs
+	return su
+}
+
+// Setup returns the setup a run of c records in its result (Run.Setup),
+// without running it: the description every analytic figure (the knee,
+// results.Setup.Bound) and every table is computed from. PCBs and the
+// counts of an imported starting state are known only after Run.
+func (c Config) Setup() results.Setup {
+	cfg, st, w := c, c.Stack, c.Workload
 	su := results.Setup{
 		Range:          fmt.Sprintf("%d-%d", st.Range.Lo, st.Range.Hi),
 		Reserved:       allocator.FormatSpans(st.Range.Reserved),
@@ -396,7 +406,6 @@ func (s *state) setup() results.Setup {
 		TWReuseDelayNS: int64(st.TWReuseDelay),
 		Timestamps:     st.Timestamps,
 		Prefill:        cfg.Prefill,
-		PCBs:           s.pcbs,
 	}
 	if rc := cfg.Race; rc.On() {
 		su.CPUs = rc.CPUs
@@ -424,6 +433,12 @@ func (s *state) setup() results.Setup {
 		su.HoldMeanNS = -1
 	}
 	su.Loopback = w.Loopback
+	if w.Destinations > 1 && w.DestOrder != workload.Uniform {
+		su.DestOrder = w.DestOrder.String()
+		if w.DestOrder == workload.Zipf {
+			su.ZipfS = w.ZipfS
+		}
+	}
 	return su
 }
 

@@ -51,7 +51,7 @@ func testRuns() []results.Run {
 					Occupancy:   results.NewSeries(10 * time.Second),
 				}
 				r.Attempts = int64(rate * 600)
-				ff := math.Max(0, 1-s.KneeRate()/rate)
+				ff := math.Max(0, 1-s.Bound().Rate/rate)
 				if ff > 0 {
 					ff += 0.01 * (rng.Float64() - 0.5)
 				}

@@ -17,7 +17,7 @@ import (
 // mean failure fraction over seeds with its 95 % interval
 // (results.Interval95) against the offered rate (Setup.RatePerSec), with
 // the analytic steady state max(0, 1 − knee/λ) and the knee of the host
-// (Setup.HostKneeRate: sources, ports, destinations and scope, mean hold
+// (Setup.Bound: sources, ports, destinations and scope, mean hold
 // and TIME_WAIT or its take-over) for each distinct setup. Runs without
 // a rate are left out; a label in one-to-one correspondence with the rate
 // is taken for the x axis and does not split series.
@@ -91,7 +91,7 @@ func drawFailureVsRate(runs []results.Run) (*plot.Plot, error) {
 	// Analytic steady state and knee of each distinct setup.
 	kneeSet := map[float64]bool{}
 	for i := range rated {
-		if k := rated[i].Setup.HostKneeRate(); k > 0 && !math.IsInf(k, 0) {
+		if k := rated[i].Setup.Bound().Rate; k > 0 && !math.IsInf(k, 0) {
 			kneeSet[k] = true
 		}
 	}
