@@ -269,7 +269,7 @@ func attemptCharts(out string, sc *Scenario, runs []results.Run, ac chart.Attemp
 		if r.Replicate != 0 {
 			continue
 		}
-		label := report.RunLabel(r)
+		label := r.AllocLabel()
 		ev := eventsFile(sc.Name, r.Labels, label, 0)
 		f, err := os.Open(filepath.Join(out, ev))
 		if err != nil {

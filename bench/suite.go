@@ -86,25 +86,10 @@ type AllocRef struct {
 	Line   int
 }
 
-// Label returns the name an allocator reference goes by in tables and
-// legends: the name, with its parameters in brackets.
-func (a AllocRef) Label() string {
-	if len(a.Params) == 0 {
-		return a.Name
-	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range a.Params {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + a.Params[k]
-	}
-	return a.Name + "[" + strings.Join(parts, ",") + "]"
-}
+// Label returns the name an allocator reference goes by in tables,
+// legends and file names (results.AllocLabel): the name, with its
+// parameters in brackets.
+func (a AllocRef) Label() string { return results.AllocLabel(a.Name, a.Params) }
 
 // Scenario is one workload and stack, possibly swept, run with a list of
 // allocators.

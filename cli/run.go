@@ -442,7 +442,7 @@ func (e errSim) Error() string { return e.err.Error() }
 // allocator, averaged over seeds.
 func printRunTable(w io.Writer, s *bench.Suite, runs []results.Run, extra []string) {
 	groups := results.Summarize(runs, func(r *results.Run) string {
-		return bench.AllocRef{Name: r.Allocator, Params: r.Params}.Label()
+		return r.AllocLabel()
 	})
 	trace, traceName := suiteTrace(s)
 	for _, g := range groups {

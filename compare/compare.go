@@ -172,7 +172,7 @@ func Allocators(runs []results.Run, allocA, allocB string, opt Options) (Result,
 		variants := map[string]bool{}
 		for i := range runs {
 			r := &runs[i]
-			full := AllocatorName(r)
+			full := r.AllocLabel()
 			if full == spelling || r.Allocator == spelling {
 				out = append(out, *r)
 				variants[full] = true
@@ -320,7 +320,7 @@ func Welch(a, b []float64) (p, ci95 float64) {
 // labels as key=value in key order, and the allocator as the tables
 // spell it.
 func CellName(r *results.Run) string {
-	return pointName(r) + " " + AllocatorName(r)
+	return pointName(r) + " " + r.AllocLabel()
 }
 
 // pointName names a run's scenario and sweep point.
@@ -333,27 +333,6 @@ func pointName(r *results.Run) string {
 		s += " " + l
 	}
 	return s
-}
-
-// AllocatorName spells a run's allocator as the tables do: the name,
-// followed by its parameters in key order in brackets
-// ("random-window[window=500]").
-func AllocatorName(r *results.Run) string {
-	if len(r.Params) == 0 {
-		return r.Allocator
-	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range r.Params {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + r.Params[k]
-	}
-	return r.Allocator + "[" + strings.Join(parts, ",") + "]"
 }
 
 func formatLabels(m map[string]string) string {
@@ -373,7 +352,7 @@ func allocatorNames(runs []results.Run) []string {
 	seen := map[string]bool{}
 	var out []string
 	for i := range runs {
-		n := AllocatorName(&runs[i])
+		n := runs[i].AllocLabel()
 		if !seen[n] {
 			seen[n] = true
 			out = append(out, n)

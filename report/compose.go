@@ -180,7 +180,7 @@ func StackDefaults(s results.Setup) string {
 }
 
 func (v *view) rowOf(r *results.Run) string {
-	k := RunLabel(r)
+	k := r.AllocLabel()
 	for _, key := range v.sc.Swept {
 		if key != v.sc.X {
 			k += " " + key + "=" + r.Labels[key]

@@ -1,32 +1,12 @@
 package report
 
 import (
-	"maps"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/portsim/portsim/results"
 )
-
-// AllocLabel is the one spelling of an allocator with parameters in
-// every table, legend and sentence: the name, then the parameters in key
-// order in brackets ("random-window[window=500]").
-func AllocLabel(name string, params map[string]string) string {
-	if len(params) == 0 {
-		return name
-	}
-	keys := slices.Sorted(maps.Keys(params))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + params[k]
-	}
-	return name + "[" + strings.Join(parts, ",") + "]"
-}
-
-// RunLabel is AllocLabel of a run's allocator.
-func RunLabel(r *results.Run) string { return AllocLabel(r.Allocator, r.Params) }
 
 // columnTitles are the plain-words headers of the metrics a report shows
 // most; other metrics are headed by their name and unit.

@@ -33,11 +33,7 @@ func (r *Run) BenchName() string {
 	for _, k := range sortedKeys(r.Labels) {
 		part(k, r.Labels[k])
 	}
-	alloc := r.Allocator
-	if len(r.Params) > 0 {
-		alloc += "(" + formatMap(r.Params) + ")"
-	}
-	part("alloc", alloc)
+	part("alloc", r.AllocLabel())
 	b.WriteString("-1")
 	return b.String()
 }

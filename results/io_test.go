@@ -173,7 +173,7 @@ func TestBenchName(t *testing.T) {
 		{Run{Scenario: "t1", Labels: map[string]string{"w": "500", "b": "x y"}, Allocator: "freebsd-13"},
 			"BenchmarkSim/scenario=t1/b=x_y/w=500/alloc=freebsd-13-1"},
 		{Run{Allocator: "random-window", Params: map[string]string{"window": "1000", "a": "1/2"}},
-			"BenchmarkSim/alloc=random-window(a=1_2,window=1000)-1"},
+			"BenchmarkSim/alloc=random-window[a=1_2,window=1000]-1"},
 	}
 	for _, tt := range tests {
 		if got := tt.run.BenchName(); got != tt.want {

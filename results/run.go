@@ -436,3 +436,16 @@ type CellStats struct {
 	// time of each destination's first connection).
 	SharedPairs int64 `json:"shared_pairs"`
 }
+
+// AllocLabel is the one spelling of an allocator with parameters in every
+// table, legend, sentence, file name and bench.txt line: the name, then
+// the parameters in key order in brackets ("random-window[window=500]").
+func AllocLabel(name string, params map[string]string) string {
+	if len(params) == 0 {
+		return name
+	}
+	return name + "[" + formatMap(params) + "]"
+}
+
+// AllocLabel is AllocLabel of the run's allocator and params.
+func (r *Run) AllocLabel() string { return AllocLabel(r.Allocator, r.Params) }

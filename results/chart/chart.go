@@ -14,7 +14,7 @@
 //
 //   - the scenario, when the runs span more than one;
 //   - the allocator with its parameters, spelled as in the report's
-//     tables (report.AllocLabel: "random-window[window=500]");
+//     tables (results.AllocLabel: "random-window[window=500]");
 //   - each label whose value varies among the runs,
 //
 // leaving out whatever the chart puts on its x axis (the rate label of
@@ -42,7 +42,6 @@ import (
 	"strings"
 
 	"github.com/portsim/portsim/internal/suggest"
-	"github.com/portsim/portsim/report"
 	"github.com/portsim/portsim/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -274,7 +273,7 @@ func groupSeries(runs []results.Run, exclude func(key string) bool) []series {
 				params[k] = v
 			}
 		}
-		parts = append(parts, report.AllocLabel(r.Allocator, params))
+		parts = append(parts, results.AllocLabel(r.Allocator, params))
 		for _, k := range varying {
 			if v, ok := r.Labels[k]; ok {
 				parts = append(parts, k+"="+v)
