@@ -35,8 +35,9 @@ import (
 // retransmissions.
 //
 // In the model, each flow lands on one CPU (chosen at random, as receive
-// side scaling hashes a flow to a queue; its retransmissions land on the
-// same one). A CPU handles one packet at a time: a SYN that reaches a busy
+// side scaling hashes a flow to a queue, unless a script's
+// workload.Arrival.CPU names it; its retransmissions land on the same
+// one). A CPU handles one packet at a time: a SYN that reaches a busy
 // CPU waits. The tuple is chosen when the CPU takes the packet, and the
 // entry is confirmed ConfirmDelay later; the CPU is busy until then. The
 // allocator sees confirmed connections only. At confirm, a tuple that
@@ -222,7 +223,15 @@ func (s *state) raceArrive() error {
 		return s.poolFailure(&s.nextArrival, false)
 	}
 	r := s.race
-	fl := flight{arr: s.nextArrival, first: s.now, cpu: int32(r.cpuRNG.IntN(r.cfg.CPUs))}
+	fl := flight{arr: s.nextArrival, first: s.now}
+	if c := s.nextArrival.CPU; c > 0 {
+		if c > r.cfg.CPUs {
+			return fmt.Errorf("sim: the attempt at %v is on CPU %d of %d", time.Duration(s.now), c-1, r.cfg.CPUs)
+		}
+		fl.cpu = int32(c - 1)
+	} else {
+		fl.cpu = int32(r.cpuRNG.IntN(r.cfg.CPUs))
+	}
 	if s.inside != nil {
 		fl.ik = s.inside.cur
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"math"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -170,5 +171,44 @@ func TestRaceValidate(t *testing.T) {
 		if err := tt.r.Validate(); err == nil || err.Error() != tt.want {
 			t.Errorf("%+v: err %v, want %q", tt.r, err, tt.want)
 		}
+	}
+}
+
+// TestRaceArrivalCPU checks scripted CPUs: two SYNs at one instant that
+// keep one original port clash on two CPUs (one insert fails, its SYN is
+// sent again a second later and takes another port), and do not on one
+// CPU, where the second waits for the first's confirm and sees its entry.
+func TestRaceArrivalCPU(t *testing.T) {
+	nat, dst := netip.MustParseAddr("10.201.0.1"), netip.MustParseAddrPort("10.201.0.2:8080")
+	run := func(cpus ...int) (results.Run, error) {
+		var script []workload.Arrival
+		for _, c := range cpus {
+			script = append(script, workload.Arrival{Flow: allocator.Flow{Path: allocator.Connect, Src: nat, Dst: dst, OrigPort: 40000},
+				Hold: workload.Forever, Close: workload.RST, Client: -1, CPU: c})
+		}
+		spec := mustSpec("netfilter")
+		return Run(context.Background(), Config{Allocator: spec, AllocSeed: 1, Seed: 1, Stack: StackFromProfile(spec.Profile), Script: script,
+			Race: Race{CPUs: 2, ConfirmDelay: workload.Fixed(5 * time.Microsecond), SynRTO: time.Second, SynRetries: 6}})
+	}
+	for _, tc := range []struct {
+		cpus                            []int
+		clashes, successes, retransmits int64
+	}{
+		{[]int{1, 2}, 1, 2, 1},
+		{[]int{2, 1}, 1, 2, 1},
+		{[]int{1, 1}, 0, 2, 0},
+		{[]int{2, 2}, 0, 2, 0},
+	} {
+		r, err := run(tc.cpus...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Clashes != tc.clashes || r.Successes != tc.successes || r.SynRetransmits != tc.retransmits {
+			t.Errorf("CPUs %v: %d clashes, %d successes, %d SYN retransmits; want %d, %d, %d",
+				tc.cpus, r.Clashes, r.Successes, r.SynRetransmits, tc.clashes, tc.successes, tc.retransmits)
+		}
+	}
+	if _, err := run(1, 3); err == nil || err.Error() != "sim: the attempt at 0s is on CPU 2 of 2" {
+		t.Errorf("CPU 3 of 2: error %v", err)
 	}
 }

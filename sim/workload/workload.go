@@ -89,6 +89,12 @@ type Arrival struct {
 	Close Close
 	// Client is the closed-loop client that made the attempt, or -1.
 	Client int
+	// CPU, for a NAT that translates on several CPUs at once (sim.Race),
+	// is 1 + the CPU that translates the flow and its retransmissions; 0
+	// (the default) lets the simulator draw one at random, as receive-side
+	// scaling spreads flows. A scripted replay of a measurement sets it to
+	// the CPU the kernel used.
+	CPU int
 }
 
 // Workload yields connection attempts in non-decreasing time order.
