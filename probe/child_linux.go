@@ -39,6 +39,9 @@ func Child(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err := dec.Decode(&req); err != nil {
 		return fmt.Errorf("probe child: reading the request: %w (the child is started by `portsim probe`)", err)
 	}
+	if req.SNAT != nil {
+		return snatChild(ctx, req, out)
+	}
 	e := req.Experiment
 	if err := e.Validate(); err != nil {
 		return fmt.Errorf("probe child: %w", err)

@@ -41,6 +41,18 @@ type request struct {
 	Experiment  Experiment `json:"experiment"`
 	ParentNetNS string     `json:"parent_netns"`
 	Timeout     Duration   `json:"timeout"`
+	// SNAT, when set, is the experiment instead of Experiment; its child
+	// runs in a mount namespace of its own too, other than ParentMntNS.
+	SNAT        *SNATExperiment `json:"snat,omitempty"`
+	ParentMntNS string          `json:"parent_mntns,omitempty"`
+}
+
+// name returns the name of the request's experiment.
+func (r request) name() string {
+	if r.SNAT != nil {
+		return r.SNAT.Name
+	}
+	return r.Experiment.Name
 }
 
 // response is what a child prints on its standard output.
@@ -48,6 +60,15 @@ type response struct {
 	Kernel      Kernel            `json:"kernel"`
 	Defaults    map[string]string `json:"defaults"`
 	Observation Observation       `json:"observation"`
+	SNAT        *SNATObservation  `json:"snat,omitempty"`
+}
+
+// name returns the name of the experiment the child ran.
+func (r response) name() string {
+	if r.SNAT != nil {
+		return r.SNAT.Experiment.Name
+	}
+	return r.Observation.Experiment.Name
 }
 
 // ChildEnv is set in the environment of every probe child. Measure

@@ -18,9 +18,15 @@ import (
 // parentNamespace returns the identity of the caller's network namespace
 // ("net:[4026531840]"), which the child must not share.
 func parentNamespace() (string, error) {
-	ns, err := os.Readlink("/proc/self/ns/net")
+	return namespaceOf("net")
+}
+
+// namespaceOf returns the identity of the caller's namespace of a kind
+// ("net", "mnt").
+func namespaceOf(kind string) (string, error) {
+	ns, err := os.Readlink("/proc/self/ns/" + kind)
 	if err != nil {
-		return "", fmt.Errorf("probe: cannot tell the current network namespace (%v): /proc must be mounted", err)
+		return "", fmt.Errorf("probe: cannot tell the current %s namespace (%v): /proc must be mounted", kind, err)
 	}
 	return ns, nil
 }
@@ -31,7 +37,7 @@ func isRoot() bool { return os.Geteuid() == 0 }
 // user namespace when user is set, mapping the caller to root in it) and
 // returns what the child observed.
 func runChild(ctx context.Context, opt Options, req request, user bool) (response, error) {
-	name := req.Experiment.Name
+	name := req.name()
 	in, err := json.Marshal(req)
 	if err != nil {
 		return response{}, fmt.Errorf("experiment %s: %w", name, err)
@@ -49,6 +55,11 @@ func runChild(ctx context.Context, opt Options, req request, user bool) (respons
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if req.SNAT != nil {
+		// A mount namespace of its own, where the child mounts a tmpfs on
+		// /run for the names of its network namespaces.
+		attr.Cloneflags |= syscall.CLONE_NEWNS
+	}
 	if user {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
@@ -83,8 +94,8 @@ func runChild(ctx context.Context, opt Options, req request, user bool) (respons
 	if err := dec.Decode(&r); err != nil {
 		return response{}, fmt.Errorf("experiment %s: reading the child's result: %w", name, err)
 	}
-	if r.Observation.Experiment.Name != name {
-		return response{}, fmt.Errorf("experiment %s: the child ran %q", name, r.Observation.Experiment.Name)
+	if r.name() != name {
+		return response{}, fmt.Errorf("experiment %s: the child ran %q", name, r.name())
 	}
 	return r, nil
 }

@@ -24,3 +24,5 @@ func runChild(context.Context, Options, request, bool) (response, error) {
 
 // Child is the probe's child process. It runs only on Linux.
 func Child(context.Context, io.Reader, io.Writer) error { return errNotLinux() }
+
+func namespaceOf(string) (string, error) { return "", errNotLinux() }
