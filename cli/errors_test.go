@@ -150,6 +150,8 @@ func errorCases(t *testing.T, dir string) []errorCase {
 		{show: "portsim probe -observations FILE", args: []string{"probe", "-observations", recorded}, code: 2, want: "portsim: flag -observations: give the model to check with -compare ALLOCATOR"},
 		{show: "portsim probe -compare linux -observations FILE -only connect-exhast", args: []string{"probe", "-compare", "linux", "-observations", recorded, "-only", "connect-exhast"}, code: 2, want: `portsim: flag -only: no experiment "connect-exhast" (did you mean "connect-exhaust"?); experiments: ` + experimentNames()},
 		{show: "portsim probe -compare sequential -observations FILE (a check fails)", args: []string{"probe", "-compare", "sequential", "-observations", recorded}, code: 1, want: "portsim: probe: 15 of 37 checks fail (models: connect sequential, bind linux-bind, udp linux-udp)"},
+		{show: "portsim probe -snat -compare linux", args: []string{"probe", "-snat", "-compare", "linux"}, code: 2, want: "portsim: flag -compare: not with -snat, whose model is netfilter with the rule's flag"},
+		{show: "portsim probe -snat -confirm-delay forever", args: []string{"probe", "-snat", "-confirm-delay", "forever"}, code: 2, want: "portsim: flag -confirm-delay forever: expected a finite distribution such as exp:5us"},
 		{show: "portsim version extra", args: []string{"version", "extra"}, code: 2, want: `portsim: version: unexpected argument "extra"`},
 	}
 }

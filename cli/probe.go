@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"github.com/portsim/portsim/internal/suggest"
 	"github.com/portsim/portsim/probe"
 	"github.com/portsim/portsim/results"
+	"github.com/portsim/portsim/sim"
+	"github.com/portsim/portsim/sim/workload"
 )
 
 const probeUsage = `
@@ -45,6 +48,22 @@ ALLOCATOR models connect(); bind(0) and UDP experiments use -bind and
 -udp. The exit status is 0 only when every check passes. Without
 -observations the kernel is measured first.
 
+With -snat the probe runs the SNAT race experiments instead. In new
+network and mount namespaces it builds a pod namespace (one address per
+pod), a node namespace that forwards and masquerades with nftables, and
+a server namespace, joined by veth pairs; it needs ip (iproute2) and nft
+(nftables). In each of 500 rounds the pods, one per CPU on a thread
+pinned to it, connect at the same moment, so that the node translates
+their SYNs on several CPUs at once: with the rule masquerade, masquerade
+random and masquerade fully-random, each with the pods' own source ports
+and with one source port for all pods of a round. A table gives the
+node's conntrack counters (insert_failed, drop, clash_resolve,
+search_restart), the SYN retransmissions and connects of 1 s or more,
+and the kernel's clash share against the netfilter model's, simulated
+with the same flows at the same times on the same CPUs and the
+-confirm-delay. -o keeps the observations; -observations compares a
+recording.
+
 Examples:
 
 	# Measure this kernel and keep the observations
@@ -59,6 +78,10 @@ Examples:
 
 	# Only some experiments
 	portsim probe -compare linux -only connect-exhaust,tw-reuse-2
+
+	# The SNAT race on this kernel against the netfilter model
+	portsim probe -snat
+	portsim probe -snat -only snat-masquerade-same-port,snat-fully-random-same-port
 `
 
 func (a *app) runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,11 +102,23 @@ func (a *app) runProbe(ctx context.Context, args []string, stdout, stderr io.Wri
 	replicates := fs.Int("replicates", probe.DefaultReplicates, "simulated replicates per experiment, 1 to 100")
 	parallel := fs.Int("parallel", 3, "experiments measured at once, 1 to 16")
 	timeout := fs.Duration("timeout", time.Minute, "the longest one experiment may take")
+	snat := fs.Bool("snat", false, "run the SNAT race experiments (pods, a masquerading node, a server) instead, and compare them with the netfilter model")
+	confirmDelay := fs.String("confirm-delay", "exp:5us", "with -snat, the model's time `DIST` from a tuple's choice to its conntrack insert")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("probe: unexpected argument %q (see `portsim help probe`)", fs.Arg(0))
+	}
+	if *snat {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, f := range []string{"compare", "param", "bind", "udp", "parallel"} {
+			if set[f] {
+				return usagef("flag -%s: not with -snat, whose model is netfilter with the rule's flag", f)
+			}
+		}
+		return a.probeSNAT(ctx, snatFlags{out: *out, obsFile: *obsFile, only: *only, seed: *seed, replicates: *replicates, timeout: *timeout, confirmDelay: *confirmDelay}, stdout, stderr)
 	}
 	if *obsFile != "" && *compare == "" {
 		return usagef("flag -observations: give the model to check with -compare ALLOCATOR")
@@ -242,4 +277,95 @@ func pickNames(names []string, only string) ([]bool, error) {
 		keep[i] = true
 	}
 	return keep, nil
+}
+
+// snatFlags are the flags of `portsim probe -snat`.
+type snatFlags struct {
+	out, obsFile, only, confirmDelay string
+	seed                             uint64
+	replicates                       int
+	timeout                          time.Duration
+}
+
+// probeSNAT measures (or reads) the SNAT race experiments and prints them
+// against the netfilter model.
+func (a *app) probeSNAT(ctx context.Context, f snatFlags, stdout, stderr io.Writer) error {
+	if f.replicates < 1 || f.replicates > 100 {
+		return usagef("flag -replicates %d: expected 1 to 100", f.replicates)
+	}
+	if f.timeout <= 0 {
+		return usagef("flag -timeout %v: expected a positive duration such as 1m", f.timeout)
+	}
+	if f.obsFile != "" && f.out != "" {
+		return usagef("flag -o: nothing is measured with -observations, so there is nothing new to write")
+	}
+	delay, err := workload.ParseDist(f.confirmDelay)
+	if err != nil {
+		return usagef("flag -confirm-delay: %v", err)
+	}
+	if err := (sim.Race{CPUs: 2, ConfirmDelay: delay, SynRTO: time.Second, SynRetries: 6}).Validate(); err != nil {
+		return usagef("flag -confirm-delay %s: expected a finite distribution such as exp:5us", f.confirmDelay)
+	}
+	model := probe.SNATModel{ConfirmDelay: delay, Seed: f.seed, Replicates: f.replicates}
+	var obs *probe.SNATObservations
+	if f.obsFile != "" {
+		o, err := probe.ReadSNATObservationsFile(f.obsFile)
+		if err != nil {
+			return usagef("flag -observations: %v", err)
+		}
+		names := make([]string, len(o.Experiments))
+		for i, x := range o.Experiments {
+			names[i] = x.Experiment.Name
+		}
+		keep, err := pickNames(names, f.only)
+		if err != nil {
+			return err
+		}
+		var exps []probe.SNATObservation
+		for i, x := range o.Experiments {
+			if keep[i] {
+				exps = append(exps, x)
+			}
+		}
+		o.Experiments = exps
+		obs = o
+	} else {
+		all := probe.SNATExperiments()
+		names := make([]string, len(all))
+		for i, e := range all {
+			names[i] = e.Name
+		}
+		keep, err := pickNames(names, f.only)
+		if err != nil {
+			return err
+		}
+		var exps []probe.SNATExperiment
+		for i, e := range all {
+			if keep[i] {
+				exps = append(exps, e)
+			}
+		}
+		start := time.Now()
+		obs, err = probe.MeasureSNAT(ctx, probe.Options{Args: []string{"probe", "-child"}, Timeout: f.timeout}, exps,
+			func(o *probe.SNATObservation, wall time.Duration) {
+				fmt.Fprintf(stderr, "probe: %-28s %5d connects in %v\n", o.Experiment.Name, len(o.Flows), wall.Round(time.Millisecond))
+			})
+		if err != nil {
+			return err
+		}
+		k := obs.Kernel
+		fmt.Fprintf(stderr, "probe: %s %s (%s): %d SNAT experiment(s) in %.1fs, namespaces made as %s\n",
+			k.Sysname, k.Release, k.Machine, len(obs.Experiments), time.Since(start).Seconds(), obs.Namespace)
+		if f.out != "" {
+			if err := results.WriteFileAtomic(f.out, obs.Write); err != nil {
+				return fmt.Errorf("flag -o: %w", err)
+			}
+			fmt.Fprintf(stderr, "probe: observations written to %s\n", f.out)
+		}
+	}
+	rs, err := probe.CompareSNAT(ctx, obs, model)
+	if err != nil {
+		return err
+	}
+	return probe.WriteSNATTable(stdout, obs.Kernel, rs, model)
 }
