@@ -39,4 +39,18 @@
 // homogeneity at α = 0.001 where it is random (successive differences,
 // the spread of ports over the range, parity). The [Report] is PASS only
 // when every check passes.
+//
+// # The SNAT race
+//
+// [MeasureSNAT] runs [SNATExperiments] in new network and mount
+// namespaces: a pod namespace, a node namespace that forwards and
+// masquerades (nftables masquerade, random or fully-random) and a server
+// namespace, joined by veth pairs, made with ip and nft under a private
+// tmpfs on /run. In each round the pods, on threads pinned to different
+// CPUs, connect at the same moment, so that the node translates their
+// SYNs on several CPUs at once. It records the node's conntrack counters
+// (insert_failed, drop, clash_resolve, search_restart) and each connect's
+// time, CPU, source port and SYN retransmissions. [CompareSNAT] replays
+// the flows through the simulator's concurrent NAT (sim.Race) with the
+// netfilter model on the same CPUs.
 package probe
