@@ -203,14 +203,14 @@ type chartPoint struct {
 
 // chartPoints returns the charts to draw for a chart name of a
 // scenario. Charts with a sweep value on their x axis (failure-vs-rate,
-// failure-vs-prefill, errors-by-KEY) take every run. The others —
+// clash-share-vs-rate, failure-vs-prefill, errors-by-KEY) take every run. The others —
 // distributions and time series, one line per allocator — show one sweep
 // point each: the one the scenario's chart-at names (settings swept but
 // not named there split the lines), else one chart per point, each
 // labelled with its point.
 func chartPoints(sc *Scenario, name string, runs []results.Run) []chartPoint {
 	swept := sc.swept()
-	if len(swept) == 0 || name == "failure-vs-rate" || name == "failure-vs-prefill" || strings.HasPrefix(name, "errors-by-") {
+	if len(swept) == 0 || name == "failure-vs-rate" || name == "clash-share-vs-rate" || name == "failure-vs-prefill" || strings.HasPrefix(name, "errors-by-") {
 		return []chartPoint{{runs: runs}}
 	}
 	var out []chartPoint

@@ -64,6 +64,11 @@ type Chart struct {
 	// Draw builds the chart from runs. It returns an error wrapping
 	// ErrNoData when the runs hold nothing the chart can show.
 	Draw func(runs []results.Run) (*plot.Plot, error)
+	// Panels, when set, lays the chart out as small multiples of its own
+	// (clash-share-vs-rate: one panel per allocator variant) in place of
+	// Figure's split by palette family. It returns an error wrapping
+	// ErrNoData as Draw does.
+	Panels func(runs []results.Run) (Figure, error)
 }
 
 // Render draws c from runs (see Figure) and saves it in dir as base.png
@@ -90,11 +95,15 @@ type Figure struct {
 	Panels []*plot.Plot
 }
 
-// Figure draws c from runs: one panel when the runs hold at most
-// MaxSeries allocators, else one panel per Family of the palette (in
-// palette order, allocators outside it last) with the same axis ranges,
-// so that no panel shows more than about MaxSeries lines.
+// Figure draws c from runs: c.Panels when set; else one panel when the
+// runs hold at most MaxSeries allocators, else one panel per Family of
+// the palette (in palette order, allocators outside it last) with the
+// same axis ranges, so that no panel shows more than about MaxSeries
+// lines.
 func (c Chart) Figure(runs []results.Run) (Figure, error) {
+	if c.Panels != nil {
+		return c.Panels(runs)
+	}
 	groups := familyGroups(runs)
 	if len(groups) <= 1 {
 		p, err := c.Draw(runs)
@@ -187,6 +196,7 @@ func Charts() []Chart {
 		ProbesCDF(),
 		ReuseIntervalCDF(),
 		ConnectLatencyCDF(),
+		ClashShareVsRate(),
 		Occupancy(),
 		SuccDiff(),
 		PortUsage(),

@@ -160,6 +160,8 @@ func TestChartsRender(t *testing.T) {
 		// 99 % of connects in 50 µs, 1 % a second later after a clash.
 		"connect-latency-cdf": {[]string{"linux", "random"}, nan, nan, 0, 1},
 		"errors-by-window":    {[]string{"random-window", "869", "44"}, -0.5, 3.5, 0, nan},
+		// One variant of the SNAT race (TestClashShareVsRate checks more).
+		"clash-share-vs-rate": {[]string{"2 CPUs, delay exp:5us", "4 CPUs, delay exp:50us", "analytic x (one hashed start)"}, math.Log10(80), math.Log10(500), -4, -1},
 	}
 	for _, c := range charts {
 		t.Run(c.Name, func(t *testing.T) {
@@ -172,6 +174,8 @@ func TestChartsRender(t *testing.T) {
 				in = windowRuns()
 			case c.Name == "failure-vs-prefill":
 				in = prefillRuns()
+			case c.Name == "clash-share-vs-rate":
+				in = results.Select(raceRuns(), func(r *results.Run) bool { return r.Params["random"] == "true" && r.Allocator == "netfilter-rover" })
 			case c.Name == "connect-latency-cdf":
 				for i := range in {
 					h := &results.Hist{}
@@ -230,6 +234,9 @@ func TestChartsRender(t *testing.T) {
 			}
 			if c.Name == "failure-vs-prefill" {
 				in = prefillRuns()
+			}
+			if c.Name == "clash-share-vs-rate" {
+				in = raceRuns()
 			}
 			if err := c.Render(in, out, "", "png"); err != nil {
 				t.Error(err)
