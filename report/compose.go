@@ -373,11 +373,13 @@ func (v *view) atText(pt string) string {
 	return " at " + v.sc.X + "=" + pt
 }
 
-// summary states the scenario's answer: a sentence on failures (with
-// the knee), one on cost, one on reuse and predictability when the
+// summary states the scenario's answer: for the SNAT race, up to which
+// rate the p99 connect latency stays under the SYN retransmission
+// timeout (latencyLimit); a sentence on failures (with the knee), one on cost, one on reuse and predictability when the
 // scenario measures them, and a ranking table.
 func (v *view) summary() Section {
 	sec := Section{Title: v.sc.Name}
+	sec.Blocks = append(sec.Blocks, v.latencyLimit()...)
 	var sent []string
 	sent = append(sent, v.failureSentence()...)
 	last := v.points[len(v.points)-1]
