@@ -69,8 +69,16 @@ func TestLatencyLimitGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The answer's sentence and table open the scenario's summary; the
+	// golden file holds them alone, so that other parts of the summary
+	// may change without it.
+	sec := d.Summary[0]
+	if len(sec.Blocks) < 2 {
+		t.Fatalf("summary has %d blocks", len(sec.Blocks))
+	}
+	sec.Blocks = sec.Blocks[:2]
 	var buf bytes.Buffer
-	if err := WriteMarkdown(&buf, Document{Title: d.Title, Summary: d.Summary[:1]}); err != nil {
+	if err := WriteMarkdown(&buf, Document{Title: d.Title, Summary: []Section{sec}}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "race-summary.md", buf.Bytes())
