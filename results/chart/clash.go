@@ -25,8 +25,9 @@ import (
 // with its 95 % interval (results.Interval95). A point where no seed saw
 // a clash is drawn as an open down-pointing triangle at the upper end of
 // its interval (the Wilson bound of 0 clashes in the SYNs counted): the
-// share lies below it, and a log axis has no place for 0. The panels
-// share their axes.
+// share lies below it, and a log axis has no place for 0; for the same
+// reason an interval that reaches 0 has its whisker run to the bottom
+// edge, without a cap. The panels share their axes.
 //
 // Each series has its analytic line, same colour, dashed, from the
 // model's mechanism (docs/allocators.md#the-snat-race). With rate λ, C
@@ -66,7 +67,8 @@ func ClashShareVsRate() Chart {
 		Title: "SNAT race: SYNs that clash at conntrack confirm",
 		Caption: "Share of SYNs dropped at conntrack confirm because another CPU confirmed their tuple first, against the " +
 			"offered rate, one panel per NAT variant and one colour per CPU count and confirm delay, mean over seeds with " +
-			"95 % intervals (an open triangle where no seed saw a clash: the share lies below it), and dashed the analytic " +
+			"95 % intervals (a whisker to the bottom edge where the interval reaches 0, an open triangle where no seed saw " +
+			"a clash: the share lies below it), and dashed the analytic " +
 			"share x·p, x = λd(C−1)/C windows overlapping per SYN at rate λ on C CPUs with mean confirm delay d and p the " +
 			"variant's chance that two overlapping flows take one port (docs/allocators.md#the-snat-race).",
 		Draw: func(runs []results.Run) (*plot.Plot, error) {
@@ -191,7 +193,7 @@ func clashData(runs []results.Run) (*clashChart, error) {
 	for i := range race {
 		r := &race[i]
 		v := r.AllocLabel()
-		s := settingName(r.Labels, varying)
+		s := settingName(r, varying)
 		k := key{v, s}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
@@ -263,11 +265,12 @@ func clashData(runs []results.Run) (*clashChart, error) {
 }
 
 // settingName names a series by the varying labels: "2 CPUs, delay
-// exp:5us" for cpus and confirm-delay, "key=value" for others.
-func settingName(labels map[string]string, varying []string) string {
+// exp:5us" for cpus and confirm-delay, "key=value" for others; with none
+// varying, by the run's CPUs and confirm delay.
+func settingName(r *results.Run, varying []string) string {
 	var parts []string
 	for _, k := range varying {
-		v, ok := labels[k]
+		v, ok := r.Labels[k]
 		if !ok {
 			continue
 		}
@@ -281,7 +284,7 @@ func settingName(labels map[string]string, varying []string) string {
 		}
 	}
 	if len(parts) == 0 {
-		return "all runs"
+		return fmt.Sprintf("%d CPUs, delay %s", r.Setup.CPUs, r.Setup.ConfirmDelay)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -506,14 +509,14 @@ func (d *clashChart) draw(pn clashPanel, named bool) (*plot.Plot, error) {
 	case analytic != "":
 		p.Legend.Add("analytic "+analytic, thumb(refColor(), []vg.Length{vg.Points(4), vg.Points(2.5)}))
 	case pn.why != "":
-		p.Legend.Add("no analytic line: "+pn.why, thumb(color.RGBA{255, 255, 255, 0}, nil))
+		p.Legend.Add("no analytic line: "+pn.why, noThumb{})
 	}
 	// The shared ranges, set last: adding a plotter widens the axes to
 	// its data, which lines below the axis would.
 	logAxis(&p.Y, d.ymin, d.ymax)
 	p.X.Min, p.X.Max = log10(d.xmin), log10(d.xmax)
 	if analytic != "" && allBelow(pn, d.ymin) {
-		p.Legend.Add(fmt.Sprintf("(analytic below %s)", tickLabel(d.ymin)), thumb(color.RGBA{255, 255, 255, 0}, nil))
+		p.Legend.Add(fmt.Sprintf("(analytic below %s)", tickLabel(d.ymin)), noThumb{})
 	}
 	return p, nil
 }
@@ -530,6 +533,12 @@ func allBelow(pn clashPanel, ymin float64) bool {
 	}
 	return true
 }
+
+// noThumb is a legend entry without a thumbnail: a note.
+type noThumb struct{}
+
+// Thumbnail implements plot.Thumbnailer by drawing nothing.
+func (noThumb) Thumbnail(*draw.Canvas) {}
 
 // downTriangle is an open triangle pointing down: a value at most this.
 type downTriangle struct{}

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"errors"
 	"math"
 	"os"
 	"slices"
@@ -185,8 +186,9 @@ func TestClashShareVsRate(t *testing.T) {
 }
 
 // TestClashShareNoModel checks that an allocator without a model gets
-// no analytic line and says so, and that runs without the race are left
-// out with ErrNoData.
+// no analytic line and says so, that a series of a scenario that sweeps
+// only the rate is named by its setup, and that runs without the race
+// are left out with ErrNoData.
 func TestClashShareNoModel(t *testing.T) {
 	runs := results.Select(raceRuns(), func(r *results.Run) bool { return r.Allocator == "netfilter" })
 	for i := range runs {
@@ -200,10 +202,23 @@ func TestClashShareNoModel(t *testing.T) {
 	if !slices.Contains(texts, "no analytic line: no model for linux") {
 		t.Errorf("texts %q lack the missing model", texts)
 	}
+	// With one setting, the series is named by the runs' own CPUs and delay.
+	one := results.Select(runs, func(r *results.Run) bool { return r.Labels["cpus"] == "4" })
+	for i := range one {
+		delete(one[i].Labels, "cpus")
+		delete(one[i].Labels, "confirm-delay")
+	}
+	f, err = ClashShareVsRate().Figure(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if texts := svgTexts(t, f); !slices.Contains(texts, "4 CPUs, delay exp:50us") {
+		t.Errorf("one setting: texts %q lack its name", texts)
+	}
 	for i := range runs {
 		runs[i].Setup.CPUs = 0
 	}
-	if _, err := ClashShareVsRate().Figure(runs); err == nil {
-		t.Error("one-CPU runs: no error, want ErrNoData")
+	if _, err := ClashShareVsRate().Figure(runs); !errors.Is(err, ErrNoData) {
+		t.Errorf("one-CPU runs: error %v, want ErrNoData", err)
 	}
 }
