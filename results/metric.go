@@ -2,6 +2,86 @@ package results
 
 import "math"
 
+// How a metric is added: a quantity the simulator already records is one
+// entry in Metrics; a quantity measured at each successful allocation is
+// a field of Run (run.go) and a few lines in Allocated below, which the
+// simulator calls for every allocation, with what it remembers of the
+// port and the destination.
+
+// oarcWindow is the number of successive ports the DNS-OARC port test
+// looks at.
+const oarcWindow = 26
+
+// DestState is what the allocation metrics keep for one destination
+// between its allocations; the simulator holds one per (source,
+// destination) pair and passes it to Allocated. The zero value is a
+// destination with no allocation yet.
+type DestState struct {
+	// Seq counts the allocations to the destination; the simulator
+	// increments it before Allocated and remembers it per port (the
+	// reuse distance is the difference of two Seq values).
+	Seq     uint64
+	prev    uint16 // previous port, 0 before the first
+	wrapAcc int    // forward distance since the last full turn
+	wrapCnt uint64 // allocations since the last full turn
+	oarcN   int    // ports in the current 26-port window
+	oarcS   int64  // their sum
+	oarcQ   int64  // and sum of squares
+}
+
+// Allocated records one successful allocation of port to the destination
+// whose state is dst (dst.Seq already counts it), at virtual time now
+// (ns), in a range of n ports. lastClose is the virtual time the port was
+// last closed towards this destination, -1 when never; lastSeq is dst.Seq
+// at its last allocation, 0 when never used. It feeds the reuse interval
+// and premature reuses, the reuse distance, port usage, successive
+// differences and wraps, and the DNS-OARC score.
+func (r *Run) Allocated(dst *DestState, n int, now, lastClose int64, lastSeq uint64, port uint16) {
+	if lastClose >= 0 {
+		iv := now - lastClose
+		r.ReuseInterval.Record(uint64(iv))
+		if iv < r.PrematureNS {
+			r.Premature++
+		}
+	}
+	if lastSeq != 0 {
+		r.ReuseDistance.Record(dst.Seq - lastSeq)
+	}
+	r.PortUsage.Record(port)
+
+	if dst.prev != 0 {
+		fwd := int(port) - int(dst.prev) // both in the range: |fwd| < n
+		if fwd < 0 {
+			fwd += n
+		}
+		d := fwd // centred into (-n/2, n/2]
+		if d > n/2 {
+			d -= n
+		}
+		r.SuccDiff.Record(d)
+		dst.wrapAcc += fwd
+		dst.wrapCnt++
+		if dst.wrapAcc >= n {
+			r.Wrap.Record(dst.wrapCnt)
+			dst.wrapAcc -= n
+			dst.wrapCnt = 0
+		}
+	}
+	dst.prev = port
+
+	p := int64(port)
+	dst.oarcN++
+	dst.oarcS += p
+	dst.oarcQ += p * p
+	if dst.oarcN == oarcWindow {
+		n := float64(oarcWindow)
+		mean := float64(dst.oarcS) / n
+		v := (float64(dst.oarcQ) - n*mean*mean) / (n - 1)
+		r.OARC.Record(uint64(math.Round(math.Sqrt(max(v, 0)))))
+		dst.oarcN, dst.oarcS, dst.oarcQ = 0, 0, 0
+	}
+}
+
 // Metric is one scalar measure of a Run: a column of runs.csv, a value of
 // each bench.txt line and a column of the report's tables.
 type Metric struct {

@@ -735,8 +735,8 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 	// miss starts before the table and queue updates instead of after.
 	rec := s.rec(dst, port)
 	prev := *rec
-	dst.seq++
-	rec.lastSeq = dst.seq
+	dst.metrics.Seq++
+	rec.lastSeq = dst.metrics.Seq
 
 	if dst.inTW(port) {
 		// tcp_tw_reuse: the new connection takes over the TIME_WAIT
@@ -770,7 +770,7 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 			s.closes.push(closeEvent{at: at, seq: s.closeSeq, conn: id})
 		}
 	}
-	s.record(dst, prev, port)
+	s.res.Allocated(&dst.metrics, s.n, s.now, prev.lastClose, prev.lastSeq, port)
 }
 
 func (s *state) newConn(c conn) int32 {

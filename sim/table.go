@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/portsim/portsim/results"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -53,13 +54,9 @@ type dstTable struct {
 	recBase     uint16
 	recHalf     uint16 // entries of the first parity in recs
 
-	// Per-destination metric state.
-	seq          uint64 // allocations to this destination
-	prev         uint16 // previous port, 0 before the first
-	wrapAcc      int    // forward distance since the last full turn
-	wrapCnt      uint64 // allocations since the last full turn
-	oarcN        int    // ports in the current 26-port window
-	oarcS, oarcQ int64  // their sum and sum of squares
+	// metrics is the destination's state for the allocation metrics
+	// (results.Run.Allocated); metrics.Seq counts its allocations.
+	metrics results.DestState
 }
 
 // Thresholds of the small forms of a dstTable.
