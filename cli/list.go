@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/portsim/portsim/sim/workload"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -91,7 +92,7 @@ func (a *app) listing() listJSON {
 		l.Allocators = append(l.Allocators, a)
 	}
 	l.Workloads = workJSON{
-		Arrivals: []string{"constant", "poisson", "burst", "closed", "trace"},
+		Arrivals: workload.ArrivalNames(),
 		Orders:   []string{"uniform", "zipf[:S]", "round-robin"},
 		Holds:    []string{"DURATION", "exp:MEAN", "lognormal:MEDIAN,SIGMA", "pareto:MIN,SHAPE", "uniform:LO,HI", "forever"},
 		Closes:   []string{"client", "server", "rst"},

@@ -425,7 +425,7 @@ func (c Config) Setup() results.Setup {
 	}
 	su.Sources, su.Destinations = w.Sources, w.Destinations
 	su.Path, su.Close = w.Path.String(), w.Close.String()
-	su.Arrivals = arrivalsName(w.Arrivals)
+	su.Arrivals = w.Arrivals.String()
 	su.RatePerSec = w.MeanRate()
 	su.Hold = w.Hold.String()
 	su.HoldMeanNS = int64(w.Hold.Mean())
@@ -440,22 +440,6 @@ func (c Config) Setup() results.Setup {
 		}
 	}
 	return su
-}
-
-func arrivalsName(a workload.Arrivals) string {
-	switch a {
-	case workload.Poisson:
-		return "poisson"
-	case workload.Constant:
-		return "constant"
-	case workload.Burst:
-		return "burst"
-	case workload.Closed:
-		return "closed"
-	case workload.Trace:
-		return "trace"
-	}
-	return "unknown"
 }
 
 func countEndpoints(script []workload.Arrival) (srcs, dsts int) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,11 @@ const (
 )
 
 var arrivalNames = [...]string{Poisson: "poisson", Constant: "constant", Burst: "burst", Closed: "closed", Trace: "trace"}
+
+// ArrivalNames returns the names of the arrival processes, in the order
+// of their constants: what the arrivals setting and `portsim list`
+// accept.
+func ArrivalNames() []string { return slices.Clone(arrivalNames[:]) }
 
 // String returns "poisson", "constant", "burst", "closed" or "trace".
 func (a Arrivals) String() string {
