@@ -132,6 +132,13 @@ type Config struct {
 	Seed     uint64
 	Script   []workload.Arrival
 
+	// Source, when not nil, yields the attempts instead of Workload and
+	// Script: a program's own workload (workload.Workload, and
+	// workload.Feedback if its future depends on outcomes). The run does
+	// not close it; its opener does. Workload then only describes the
+	// run in its result's setup, whose arrivals are "custom".
+	Source workload.Workload
+
 	// Duration stops the run at this virtual time: attempts at or after it
 	// are not made. MaxAttempts stops it after that many attempts. Zero
 	// means no limit; a generated workload needs at least one of the two.
@@ -182,10 +189,11 @@ func Run(ctx context.Context, cfg Config) (results.Run, error) {
 		return results.Run{}, err
 	}
 	err = s.loop(ctx)
-	// A workload that holds a file (a trace) is closed here whether the
-	// run read it to the end or stopped early (duration, attempts, an
-	// error or cancellation).
-	if c, ok := s.wl.(io.Closer); ok {
+	// A workload the run opened that holds a file (a trace) is closed
+	// here whether the run read it to the end or stopped early
+	// (duration, attempts, an error or cancellation). A Source belongs
+	// to its caller.
+	if c, ok := s.wl.(io.Closer); ok && cfg.Source == nil {
 		if cerr := c.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("sim: %w", cerr)
 		}
@@ -312,7 +320,11 @@ func newState(cfg Config) (*state, error) {
 	}
 	// Everything that can fail is checked before the workload opens a
 	// trace, so a failed start leaves no file open.
-	if cfg.Script == nil {
+	switch {
+	case cfg.Source != nil:
+		s.wl = cfg.Source
+		s.fb, _ = s.wl.(workload.Feedback)
+	case cfg.Script == nil:
 		if err := cfg.Workload.Validate(); err != nil {
 			return nil, err
 		}
@@ -355,6 +367,11 @@ func newState(cfg Config) (*state, error) {
 	}
 	s.binds = paths[allocator.Bind]
 	s.trackUsed = cfg.Stack.Scope == allocator.Exclusive || s.binds || paths[allocator.UDP]
+	if cfg.Source != nil {
+		// Any flow may come: keep every count (correct for connect()
+		// alone too, only slower).
+		s.binds, s.trackUsed = true, true
+	}
 
 	s.res = results.Run{
 		Allocator:      cfg.Allocator.Name,
@@ -426,6 +443,9 @@ func (c Config) Setup() results.Setup {
 	su.Sources, su.Destinations = w.Sources, w.Destinations
 	su.Path, su.Close = w.Path.String(), w.Close.String()
 	su.Arrivals = w.Arrivals.String()
+	if c.Source != nil {
+		su.Arrivals = "custom"
+	}
 	su.RatePerSec = w.MeanRate()
 	su.Hold = w.Hold.String()
 	su.HoldMeanNS = int64(w.Hold.Mean())
