@@ -171,6 +171,15 @@ func TestConfigErrors(t *testing.T) {
 		{"negative-attempts", func(c *Config) { c.MaxAttempts = -1 }, "sim: duration 0s and attempts -1 must not be negative"},
 		{"sample", func(c *Config) { c.SampleEvery = -1 }, "sim: sample step -1ns is negative"},
 		{"prefill", func(c *Config) { c.Prefill = 1 }, "sim: prefill 1: expected a fraction of the ports in [0, 1)"},
+		{"race-with-pcbs", func(c *Config) {
+			c.Allocator = mustSpec("lwip")
+			c.Race = Race{CPUs: 2, ConfirmDelay: workload.Fixed(5 * time.Microsecond), SynRTO: time.Second, SynRetries: 6}
+		}, "sim: cpus 2: concurrent translation is not modelled with a pool of TCP control blocks (allocator lwip)"},
+		{"race-with-closed-loop", func(c *Config) {
+			c.Script, c.Duration = nil, time.Second
+			c.Workload = workload.Spec{Arrivals: workload.Closed, Clients: 2, Think: workload.Fixed(time.Second), Destinations: 1, Sources: 1, Hold: workload.Fixed(time.Second)}
+			c.Race = Race{CPUs: 2, ConfirmDelay: workload.Fixed(5 * time.Microsecond), SynRTO: time.Second, SynRetries: 6}
+		}, "sim: cpus 2: concurrent translation is not modelled with a closed-loop workload (arrivals closed), whose clients wait for each attempt in turn; expected cpus 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good

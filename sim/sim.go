@@ -315,6 +315,12 @@ func newState(cfg Config) (*state, error) {
 	if cfg.Race.On() && s.pcbs > 0 {
 		return nil, fmt.Errorf("sim: cpus %d: concurrent translation is not modelled with a pool of TCP control blocks (allocator %s)", cfg.Race.CPUs, spec.Name)
 	}
+	// A closed loop hears of each attempt before it gives the next one
+	// (workload.Feedback), but under the race a connect is still in
+	// flight when the next flow arrives.
+	if cfg.Race.On() && cfg.Script == nil && cfg.Workload.Arrivals == workload.Closed {
+		return nil, fmt.Errorf("sim: cpus %d: concurrent translation is not modelled with a closed-loop workload (arrivals closed), whose clients wait for each attempt in turn; expected cpus 1", cfg.Race.CPUs)
+	}
 	if !(cfg.Prefill >= 0 && cfg.Prefill < 1) {
 		return nil, fmt.Errorf("sim: prefill %v: expected a fraction of the ports in [0, 1)", cfg.Prefill)
 	}
