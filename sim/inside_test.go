@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,5 +87,249 @@ func TestInsideHostsRelease(t *testing.T) {
 	cfg.Duration, cfg.MaxAttempts = 0, 16385
 	if r := runOK(t, cfg); r.Failures != 1 || r.Successes != 16384 {
 		t.Errorf("held forever: %d successes, %d failures; want 16384 and 1", r.Successes, r.Failures)
+	}
+}
+
+// insidePool is an inside host's allocator that trusts its releases: it
+// hands out the lowest port of its range it has not handed out since,
+// without asking the Checker, so a port comes back only when the
+// simulator releases it.
+type insidePool struct {
+	r   allocator.Range
+	out map[uint16]bool
+}
+
+func (p *insidePool) Allocate(_ time.Duration, _ allocator.Flow, _ allocator.Checker) (uint16, error) {
+	for q := int(p.r.Lo); q <= int(p.r.Hi); q++ {
+		if !p.out[uint16(q)] {
+			p.out[uint16(q)] = true
+			return uint16(q), nil
+		}
+	}
+	return 0, allocator.ErrExhausted
+}
+
+func (p *insidePool) Release(_ time.Duration, _ allocator.Flow, port uint16) { delete(p.out, port) }
+
+// poolSpec is insidePool on lo-hi with a 10 s TIME_WAIT.
+func poolSpec(lo, hi uint16) allocator.Spec {
+	return allocator.Spec{Name: "pool", Profile: allocator.Profile{Range: allocator.Range{Lo: lo, Hi: hi}, TimeWait: 10 * time.Second},
+		New: func(cfg allocator.Config) (allocator.Allocator, error) {
+			return &insidePool{r: cfg.Range, out: map[uint16]bool{}}, nil
+		}}
+}
+
+// origPorts returns the original port and outcome of each attempt.
+func origPorts(att []results.Attempt) ([]uint16, []bool) {
+	var ports []uint16
+	var ok []bool
+	for _, a := range att {
+		ports, ok = append(ports, a.Flow.OrigPort), append(ok, a.OK)
+	}
+	return ports, ok
+}
+
+// TestInsideHostTimeWait pins when an inside host gets its port back, with
+// one host whose only port is 100 and whose TIME_WAIT is 10 s (the NAT
+// has ten ports and never runs out):
+//
+//	0     f1 takes 100, closed by the client at 1 s: TIME_WAIT until 11 s
+//	5s    f2 finds no port on the host: it fails there (original port 0)
+//	11s   f3 takes 100 (the TIME_WAIT ends at that instant), closed by
+//	      the server at 11.5 s: free at once
+//	12s   f4, UDP, takes 100; its close at 13 s holds no TIME_WAIT
+//	13s   f5 takes 100
+func TestInsideHostTimeWait(t *testing.T) {
+	script := []workload.Arrival{
+		connectTo(0, dstA, time.Second, workload.ClientClose),
+		connectTo(5*time.Second, dstA, workload.Forever, workload.ClientClose),
+		connectTo(11*time.Second, dstA, 500*time.Millisecond, workload.ServerClose),
+		withPath(connectTo(12*time.Second, dstA, time.Second, workload.ClientClose), allocator.UDP),
+		connectTo(13*time.Second, dstA, workload.Forever, workload.ClientClose),
+	}
+	cfg := Config{Allocator: lowestSpec(), Stack: stack(7000, 7009, time.Minute), Script: script, Inside: Inside{Hosts: 1, Spec: poolSpec(100, 100)}}
+	att, r := raceRun(t, cfg)
+	ports, ok := origPorts(att)
+	wantBools(t, "outcomes", ok, []bool{true, false, true, true, true})
+	if !slices.Equal(ports, []uint16{100, 0, 100, 100, 100}) {
+		t.Errorf("original ports %v, want [100 0 100 100 100]", ports)
+	}
+	if r.Failures != 1 || r.Attempts != 5 {
+		t.Errorf("%d failures in %d attempts, want 1 in 5", r.Failures, r.Attempts)
+	}
+}
+
+// TestInsideHostPortAfterNATFailure pins that an inside host gets back the
+// port of a connect the NAT could not translate, with one CPU and with
+// the race: the NAT has one port, held for ever by f1 (inside port 100);
+// f2 at 1 s gets inside port 101 and fails at the NAT, which frees 101;
+// f3 at 2 s gets 101 again and fails at the NAT too.
+func TestInsideHostPortAfterNATFailure(t *testing.T) {
+	script := []workload.Arrival{
+		connectTo(0, dstA, workload.Forever, workload.ServerClose),
+		connectTo(time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(2*time.Second, dstA, workload.Forever, workload.ServerClose),
+	}
+	for _, cpus := range []int{1, 2} {
+		cfg := raceScript(lowestSpec(), stack(7000, 7000, time.Minute), 10*time.Microsecond, 6, 1, script)
+		cfg.Race.CPUs = cpus
+		cfg.Inside = Inside{Hosts: 1, Spec: poolSpec(100, 101)}
+		att, _ := raceRun(t, cfg)
+		ports, ok := origPorts(att)
+		wantBools(t, "outcomes", ok, []bool{true, false, false})
+		if !slices.Equal(ports, []uint16{100, 101, 101}) {
+			t.Errorf("cpus %d: original ports %v, want [100 101 101]", cpus, ports)
+		}
+	}
+}
+
+// TestRaceInsidePorts pins which inside port a connect in flight holds,
+// with one inside host (ports 100-101) behind a NAT of two CPUs:
+//
+//   - NAT ports from a counter (no clash): R0 (at 0, held 1 ms) takes
+//     inside port 100, B (at 1 ns, for ever) 101; R0's close frees 100
+//     (not B's 101, the port last chosen when R0 was confirmed), so f3 at
+//     1 s takes 100.
+//   - one NAT port and no retry: R0 (at 0, held 1 ns) and B (at 1 ns, on
+//     the other CPU) clash and B's connect fails, which frees its inside
+//     port 101; f3 at 1 s takes 100 and holds the NAT port, so f4 at 2 s
+//     gets 101 and fails at the NAT.
+func TestRaceInsidePorts(t *testing.T) {
+	const d = 10 * time.Microsecond
+	inside := Inside{Hosts: 1, Spec: poolSpec(100, 101)}
+	script := []workload.Arrival{
+		connectTo(0, dstA, time.Millisecond, workload.ServerClose),
+		connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
+		connectTo(time.Second, dstA, workload.Forever, workload.ServerClose),
+	}
+	cfg := raceScript(mustSpec("sequential"), stack(7000, 7009, time.Minute), d, 6, 1, script)
+	cfg.Inside = inside
+	att, _ := raceRun(t, cfg)
+	if ports, ok := origPorts(att); !slices.Equal(ports, []uint16{100, 101, 100}) || !slices.Equal(ok, []bool{true, true, true}) {
+		t.Errorf("counter NAT: original ports %v, outcomes %v; want [100 101 100], all ok", ports, ok)
+	}
+
+	script = []workload.Arrival{
+		connectTo(0, dstA, time.Nanosecond, workload.ServerClose),
+		connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
+		connectTo(time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(2*time.Second, dstA, workload.Forever, workload.ServerClose),
+	}
+	seed := cpuSeed(t, 2, 2, func(c []int) bool { return c[0] != c[1] })
+	cfg = raceScript(lowestSpec(), stack(7000, 7000, time.Minute), d, 0, seed, script)
+	cfg.Inside = inside
+	att, r := raceRun(t, cfg)
+	ports, ok := origPorts(att)
+	if !slices.Equal(ports, []uint16{100, 101, 100, 101}) || !slices.Equal(ok, []bool{true, false, true, false}) {
+		t.Errorf("one NAT port: original ports %v, outcomes %v; want [100 101 100 101], [true false true false]", ports, ok)
+	}
+	if r.ConnectFailures != 1 || r.Failures != 1 {
+		t.Errorf("one NAT port: %d failed connects, %d failures; want 1 and 1", r.ConnectFailures, r.Failures)
+	}
+}
+
+// hostLog wraps an inside host's allocator and notes the host (the
+// flow's source address) of every allocation.
+type hostLog struct {
+	allocator.Allocator
+	hosts *[]netip.Addr
+}
+
+func (h hostLog) Allocate(now time.Duration, f allocator.Flow, c allocator.Checker) (uint16, error) {
+	*h.hosts = append(*h.hosts, f.Src)
+	return h.Allocator.Allocate(now, f, c)
+}
+
+// loggedSpec is spec with its profile's range set to lo-hi and every
+// allocation's host noted in hosts.
+func loggedSpec(spec allocator.Spec, lo, hi uint16, hosts *[]netip.Addr) allocator.Spec {
+	inner := spec.New
+	spec.Profile.Range = allocator.Range{Lo: lo, Hi: hi}
+	spec.New = func(cfg allocator.Config) (allocator.Allocator, error) {
+		a, err := inner(cfg)
+		return hostLog{a, hosts}, err
+	}
+	return spec
+}
+
+// TestInsideHostsOwnTables pins that each inside host has its own port
+// table per destination: two hosts whose allocator takes the lowest port
+// of 100-101 it is told is free, connections held for ever. A flow
+// towards A gets 100 on a host that holds nothing towards A, 101 on one
+// that holds 100, and fails on one that holds both; a flow towards B gets
+// 100 whatever the host holds towards A. The seed puts the first flow on
+// host 0 and the second on host 1; of five flows towards A, one host gets
+// three.
+func TestInsideHostsOwnTables(t *testing.T) {
+	var hosts []netip.Addr
+	script := []workload.Arrival{
+		connectTo(0, dstA, workload.Forever, workload.ServerClose),
+		connectTo(time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(2*time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(3*time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(4*time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(5*time.Second, dstB, workload.Forever, workload.ServerClose),
+	}
+	cfg := Config{Allocator: lowestSpec(), Stack: stack(7000, 7009, time.Minute), Script: script,
+		Inside: Inside{Hosts: 2, Spec: loggedSpec(lowestSpec(), 100, 101, &hosts)}}
+	for seed := uint64(1); ; seed++ {
+		hosts = hosts[:0]
+		cfg.Seed = seed
+		att, _ := raceRun(t, cfg)
+		if len(hosts) != len(script) {
+			t.Fatalf("%d inside allocations for %d flows", len(hosts), len(script))
+		}
+		if hosts[0] != hostAddr(0) || hosts[1] != hostAddr(1) {
+			continue
+		}
+		held := map[netip.Addr]int{}
+		for i, a := range att {
+			want, wantOK := uint16(100), true
+			if i < 5 {
+				want += uint16(held[hosts[i]])
+				held[hosts[i]]++
+				if want > 101 {
+					want, wantOK = 0, false
+				}
+			}
+			if a.Flow.OrigPort != want || a.OK != wantOK {
+				t.Fatalf("seed %d, flow %d on host %v: original port %d (ok %v), want %d (ok %v)", seed, i, hosts[i], a.Flow.OrigPort, a.OK, want, wantOK)
+			}
+		}
+		return
+	}
+}
+
+// TestInsideHostsOwnSecrets pins that inside hosts do not share a secret:
+// two hosts running RFC 6056 Algorithm 1 (a random port each time) draw
+// different sequences, so the k-th port of one is not the k-th port of
+// the other (among 16,384 ports a coincidence in 20 draws is unlikely,
+// and the seeds are fixed).
+func TestInsideHostsOwnSecrets(t *testing.T) {
+	var hosts []netip.Addr
+	var script []workload.Arrival
+	for i := range 40 {
+		script = append(script, connectTo(time.Duration(i)*time.Millisecond, dstA, workload.Forever, workload.ServerClose))
+	}
+	cfg := Config{Allocator: lowestSpec(), Stack: stack(7000, 7099, time.Minute), Script: script, Seed: 1,
+		Inside: Inside{Hosts: 2, Spec: loggedSpec(mustSpec("rfc6056-1"), 49152, 65535, &hosts)}}
+	att, _ := raceRun(t, cfg)
+	by := map[netip.Addr][]uint16{}
+	for i, a := range att {
+		by[hosts[i]] = append(by[hosts[i]], a.Flow.OrigPort)
+	}
+	h0, h1 := by[hostAddr(0)], by[hostAddr(1)]
+	n := min(len(h0), len(h1))
+	if n < 10 {
+		t.Fatalf("hosts got %d and %d flows; the test needs 10 each", len(h0), len(h1))
+	}
+	same := 0
+	for k := range n {
+		if h0[k] == h1[k] {
+			same++
+		}
+	}
+	if same != 0 {
+		t.Errorf("%d of the hosts' first %d ports coincide: %v and %v", same, n, h0[:n], h1[:n])
 	}
 }

@@ -172,6 +172,11 @@ func TestRaceValidate(t *testing.T) {
 			t.Errorf("%+v: err %v, want %q", tt.r, err, tt.want)
 		}
 	}
+	// The largest settings accepted.
+	edge := Race{CPUs: 4096, ConfirmDelay: workload.Fixed(5 * time.Microsecond), SynRTO: time.Second, SynRetries: 30}
+	if err := edge.Validate(); err != nil {
+		t.Errorf("%+v refused: %v", edge, err)
+	}
 }
 
 // TestRaceArrivalCPU checks scripted CPUs: two SYNs at one instant that

@@ -597,12 +597,12 @@ func (f failing) Allocate(time.Duration, allocator.Flow, allocator.Checker) (uin
 func TestAllocatorMisbehaves(t *testing.T) {
 	st := stack(7000, 7003, time.Minute)
 	st.Range.Reserved = []allocator.Span{{Lo: 7003, Hi: 7003}}
-	run := func(a allocator.Allocator) error {
+	run := func(a allocator.Allocator, race Race) error {
 		script := []workload.Arrival{
 			connectTo(0, dstA, workload.Forever, 0),
 			connectTo(time.Millisecond, dstA, workload.Forever, 0),
 		}
-		s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: st, Script: script})
+		s, err := newState(Config{Allocator: mustSpec("sequential"), Stack: st, Script: script, Race: race})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -619,15 +619,23 @@ func TestAllocatorMisbehaves(t *testing.T) {
 		{"outside", 7004, "sim: allocator sequential returned port 7004 for 198.18.0.1:443 at 0s, which is not free (outside the range, reserved or in use)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(heldPort{tc.port})
+			err := run(heldPort{tc.port}, Race{})
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
+	// With the race on, the port is checked when the CPU chooses it: at
+	// 1 ms 7000 has been confirmed (10 µs after 0).
+	t.Run("held-race", func(t *testing.T) {
+		err := run(heldPort{7000}, Race{CPUs: 2, ConfirmDelay: workload.Fixed(10 * time.Microsecond), SynRTO: time.Second, SynRetries: 6})
+		if want := "sim: allocator sequential returned port 7000 for 198.18.0.1:443 at 1ms, which is not free (outside the range, reserved or in use)"; err == nil || err.Error() != want {
+			t.Fatalf("error %v, want %q", err, want)
+		}
+	})
 	t.Run("own-error", func(t *testing.T) {
 		own := errors.New("table corrupt")
-		err := run(failing{own})
+		err := run(failing{own}, Race{})
 		if !errors.Is(err, own) || err.Error() != "sim: allocator sequential at 0s: table corrupt" {
 			t.Fatalf("error %v, want the allocator's own error wrapped", err)
 		}

@@ -3,9 +3,12 @@ package sim
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/portsim/portsim/allocator"
+	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim/workload"
 )
 
@@ -69,5 +72,123 @@ func TestStart(t *testing.T) {
 	bad := []workload.StateRecord{{Src: src1, Port: 7000, Dst: netip.MustParseAddrPort("198.18.0.2:80"), State: workload.TimeWait, Remaining: -time.Second}}
 	if _, err := Run(context.Background(), Config{Allocator: mustSpec("sequential"), Stack: stack(7000, 7003, time.Minute), Script: script, Start: bad}); err == nil {
 		t.Error("a negative remaining time was accepted")
+	}
+}
+
+// startOutcomes runs script on st from the starting sockets state with the
+// lowest-free allocator and returns each attempt's outcome and port.
+func startOutcomes(t *testing.T, st Stack, state []workload.StateRecord, script []workload.Arrival) ([]bool, []uint16, results.Run) {
+	t.Helper()
+	return outcomes(t, Config{Allocator: lowestSpec(), Stack: st, Script: script, Start: state, SampleEvery: 100 * time.Millisecond})
+}
+
+// TestStartTimersInTimeOrder pins that TIME_WAIT sockets given in any
+// order end at their own times: 7000 with 5 s left, then 7001 with 2 s
+// left. Attempts hold for ever: at 2 s one takes 7001, at 3 s one fails,
+// at 5 s one takes 7000.
+func TestStartTimersInTimeOrder(t *testing.T) {
+	state := []workload.StateRecord{
+		{Src: src1, Port: 7000, Dst: dstA, State: workload.TimeWait, Remaining: 5 * time.Second},
+		{Src: src1, Port: 7001, Dst: dstA, State: workload.TimeWait, Remaining: 2 * time.Second},
+	}
+	script := []workload.Arrival{
+		connectTo(2*time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(3*time.Second, dstA, workload.Forever, workload.ServerClose),
+		connectTo(5*time.Second, dstA, workload.Forever, workload.ServerClose),
+	}
+	ok, ports, _ := startOutcomes(t, stack(7000, 7001, time.Minute), state, script)
+	wantBools(t, "outcomes", ok, []bool{true, false, true})
+	if ports[0] != 7001 || ports[2] != 7000 {
+		t.Errorf("ports %v, want 7001 at 2 s and 7000 at 5 s", ports)
+	}
+}
+
+// TestStartCounts pins which starting sockets go in: two sources on one
+// port towards one destination are two 4-tuples (both in); a remaining
+// time of 0 is valid (established: closed at 0; TIME_WAIT: over at 0, so
+// attempts at 0 take both ports); a stack without TIME_WAIT leaves a
+// TIME_WAIT socket out.
+func TestStartCounts(t *testing.T) {
+	src2 := netip.MustParseAddr("10.0.0.2")
+	state := []workload.StateRecord{
+		{Src: src1, Port: 7000, Dst: dstA, State: workload.Established, Remaining: workload.Forever},
+		{Src: src2, Port: 7000, Dst: dstA, State: workload.Established, Remaining: workload.Forever},
+	}
+	_, _, r := startOutcomes(t, stack(7000, 7001, time.Minute), state, []workload.Arrival{})
+	if su := r.Setup; su.StartEstablished != 2 || su.StartSkipped != 0 {
+		t.Errorf("two sources: %d established, %d skipped; want 2 and 0", su.StartEstablished, su.StartSkipped)
+	}
+
+	state = []workload.StateRecord{
+		{Src: src1, Port: 7000, Dst: dstA, State: workload.Established, Remaining: 0},
+		{Src: src1, Port: 7001, Dst: dstA, State: workload.TimeWait, Remaining: 0},
+	}
+	script := []workload.Arrival{connectTo(0, dstA, workload.Forever, 0), connectTo(0, dstA, workload.Forever, 0)}
+	ok, _, r := startOutcomes(t, stack(7000, 7001, time.Minute), state, script)
+	wantBools(t, "remaining 0: outcomes", ok, []bool{true, true})
+	if su := r.Setup; su.StartEstablished != 1 || su.StartTimeWait != 1 {
+		t.Errorf("remaining 0: %d established, %d TIME_WAIT; want 1 and 1", su.StartEstablished, su.StartTimeWait)
+	}
+
+	state = []workload.StateRecord{{Src: src1, Port: 7000, Dst: dstA, State: workload.TimeWait, Remaining: time.Second}}
+	_, _, r = startOutcomes(t, stack(7000, 7001, 0), state, []workload.Arrival{})
+	if su := r.Setup; su.StartTimeWait != 0 || su.StartSkipped != 1 {
+		t.Errorf("no TIME_WAIT: %d TIME_WAIT, %d skipped; want 0 and 1", su.StartTimeWait, su.StartSkipped)
+	}
+}
+
+// TestStartOccupancy pins the occupancy samples (every 100 ms) of a
+// starting state on 7000-7003: 7000 established for ever, 7001 for
+// 150 ms, 7002 in TIME_WAIT for 250 ms; one attempt at 350 ms. Samples at
+// 0, 100, 200 and 300 ms: established 2, 2, 1, 1; TIME_WAIT 1, 1, 1, 0.
+func TestStartOccupancy(t *testing.T) {
+	state := []workload.StateRecord{
+		{Src: src1, Port: 7000, Dst: dstA, State: workload.Established, Remaining: workload.Forever},
+		{Src: src1, Port: 7001, Dst: dstA, State: workload.Established, Remaining: 150 * time.Millisecond},
+		{Src: src1, Port: 7002, Dst: dstA, State: workload.TimeWait, Remaining: 250 * time.Millisecond},
+	}
+	_, _, r := startOutcomes(t, stack(7000, 7003, time.Minute), state, []workload.Arrival{connectTo(350*time.Millisecond, dstA, workload.Forever, 0)})
+	if o := r.Occupancy; !slices.Equal(o.Established, []uint32{2, 2, 1, 1}) || !slices.Equal(o.TimeWait, []uint32{1, 1, 1, 0}) {
+		t.Errorf("established %v, TIME_WAIT %v; want [2 2 1 1] and [1 1 1 0]", o.Established, o.TimeWait)
+	}
+}
+
+// TestStartTakeover pins a starting TIME_WAIT taken over under
+// tcp_tw_reuse 1 (30 s TIME_WAIT, 20 s left, so closed 10 s before the
+// run): the attempt at 0 takes 7000 over, one take-over, and the samples
+// at 0 and 100 ms count it established, no TIME_WAIT left; the attempt at
+// 150 ms fails.
+func TestStartTakeover(t *testing.T) {
+	st := stack(7000, 7000, 30*time.Second)
+	st.TWReuse = 1
+	state := []workload.StateRecord{{Src: src1, Port: 7000, Dst: dstA, State: workload.TimeWait, Remaining: 20 * time.Second}}
+	script := []workload.Arrival{connectTo(0, dstA, workload.Forever, 0), connectTo(150*time.Millisecond, dstA, workload.Forever, 0)}
+	ok, _, r := startOutcomes(t, st, state, script)
+	wantBools(t, "outcomes", ok, []bool{true, false})
+	if o := r.Occupancy; r.TWTakeovers != 1 || !slices.Equal(o.Established, []uint32{1, 1}) || !slices.Equal(o.TimeWait, []uint32{0, 0}) {
+		t.Errorf("%d take-overs, established %v, TIME_WAIT %v; want 1, [1 1], [0 0]", r.TWTakeovers, o.Established, o.TimeWait)
+	}
+}
+
+// TestStartExclusive pins starting sockets in an exclusive stack, where a
+// port in use towards one destination is taken for all: 7000 established
+// towards A for ever and 7001 in TIME_WAIT towards A for 5 s leave only
+// 7002 to connects towards B: at 0 one takes 7002, at 1 s one fails, at
+// 5 s one takes 7001.
+func TestStartExclusive(t *testing.T) {
+	st := Stack{Range: allocator.Range{Lo: 7000, Hi: 7002}, Scope: allocator.Exclusive, TimeWait: time.Minute}
+	state := []workload.StateRecord{
+		{Src: src1, Port: 7000, Dst: dstA, State: workload.Established, Remaining: workload.Forever},
+		{Src: src1, Port: 7001, Dst: dstA, State: workload.TimeWait, Remaining: 5 * time.Second},
+	}
+	script := []workload.Arrival{
+		connectTo(0, dstB, workload.Forever, 0),
+		connectTo(time.Second, dstB, workload.Forever, 0),
+		connectTo(5*time.Second, dstB, workload.Forever, 0),
+	}
+	ok, ports, _ := startOutcomes(t, st, state, script)
+	wantBools(t, "outcomes", ok, []bool{true, false, true})
+	if ports[0] != 7002 || ports[2] != 7001 {
+		t.Errorf("ports %v, want 7002 at 0 and 7001 at 5 s", ports)
 	}
 }
