@@ -163,7 +163,8 @@ func TestInsideHostTimeWait(t *testing.T) {
 // port of a connect the NAT could not translate, with one CPU and with
 // the race: the NAT has one port, held for ever by f1 (inside port 100);
 // f2 at 1 s gets inside port 101 and fails at the NAT, which frees 101;
-// f3 at 2 s gets 101 again and fails at the NAT too.
+// f3 at 2 s gets 101 again and fails at the NAT too (two failures, the
+// first at 1 s).
 func TestInsideHostPortAfterNATFailure(t *testing.T) {
 	script := []workload.Arrival{
 		connectTo(0, dstA, workload.Forever, workload.ServerClose),
@@ -174,11 +175,14 @@ func TestInsideHostPortAfterNATFailure(t *testing.T) {
 		cfg := raceScript(lowestSpec(), stack(7000, 7000, time.Minute), 10*time.Microsecond, 6, 1, script)
 		cfg.Race.CPUs = cpus
 		cfg.Inside = Inside{Hosts: 1, Spec: poolSpec(100, 101)}
-		att, _ := raceRun(t, cfg)
+		att, r := raceRun(t, cfg)
 		ports, ok := origPorts(att)
 		wantBools(t, "outcomes", ok, []bool{true, false, false})
 		if !slices.Equal(ports, []uint16{100, 101, 101}) {
 			t.Errorf("cpus %d: original ports %v, want [100 101 101]", cpus, ports)
+		}
+		if r.Failures != 2 || r.FirstFailureNS != int64(time.Second) {
+			t.Errorf("cpus %d: %d failures, the first at %d ns; want 2, the first at 1 s", cpus, r.Failures, r.FirstFailureNS)
 		}
 	}
 }

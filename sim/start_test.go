@@ -186,9 +186,27 @@ func TestStartExclusive(t *testing.T) {
 		connectTo(time.Second, dstB, workload.Forever, 0),
 		connectTo(5*time.Second, dstB, workload.Forever, 0),
 	}
-	ok, ports, _ := startOutcomes(t, st, state, script)
+	ok, ports, r := startOutcomes(t, st, state, script)
 	wantBools(t, "outcomes", ok, []bool{true, false, true})
 	if ports[0] != 7002 || ports[2] != 7001 {
 		t.Errorf("ports %v, want 7002 at 0 and 7001 at 5 s", ports)
+	}
+	if su := r.Setup; su.StartEstablished != 1 || su.StartTimeWait != 1 || su.StartSkipped != 0 {
+		t.Errorf("%d established, %d TIME_WAIT, %d skipped; want 1, 1, 0", su.StartEstablished, su.StartTimeWait, su.StartSkipped)
+	}
+}
+
+// TestStartOnPrefilledPorts pins that a starting socket on a port the
+// prefill already holds is left out: prefill 0.5 of 7000-7003 holds two
+// ports towards A, so of four established sockets on 7000-7003 two go in
+// and two are skipped.
+func TestStartOnPrefilledPorts(t *testing.T) {
+	var state []workload.StateRecord
+	for p := uint16(7000); p <= 7003; p++ {
+		state = append(state, workload.StateRecord{Src: src1, Port: p, Dst: dstA, State: workload.Established, Remaining: workload.Forever})
+	}
+	_, _, r := outcomes(t, Config{Allocator: lowestSpec(), Stack: stack(7000, 7003, time.Minute), Script: []workload.Arrival{}, Start: state, Prefill: 0.5})
+	if su := r.Setup; su.StartEstablished != 2 || su.StartSkipped != 2 {
+		t.Errorf("%d established, %d skipped; want 2 and 2", su.StartEstablished, su.StartSkipped)
 	}
 }
