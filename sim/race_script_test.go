@@ -15,8 +15,8 @@ import (
 
 // This file holds small scripted runs of the SNAT race (Race) whose every
 // count and latency is computed by hand in the comments. Each flow lands
-// on a CPU drawn from the run's seed; cpuSeed finds a seed that puts the
-// flows where a test needs them, so the hand computation holds.
+// on the CPU its script names (Arrival.CPU), so the hand computation
+// holds.
 
 // lowestFree is an allocator that takes the lowest port of its range the
 // Checker calls free: what it picks shows what the simulator told it.
@@ -35,22 +35,12 @@ func lowestSpec() allocator.Spec {
 	return allocator.Spec{Name: "lowest", New: func(cfg allocator.Config) (allocator.Allocator, error) { return lowestFree{cfg.Range}, nil }}
 }
 
-// cpuSeed returns the first seed whose CPU draws (one per arrival, in
-// arrival order, as raceArrive makes them) satisfy want.
-func cpuSeed(t *testing.T, cpus int, n int, want func(c []int) bool) uint64 {
-	t.Helper()
-	for seed := uint64(1); seed < 10000; seed++ {
-		rng := rand.New(rand.NewPCG(seed, 0x637075)) // the race's "cpu" stream
-		c := make([]int, n)
-		for i := range c {
-			c[i] = rng.IntN(cpus)
-		}
-		if want(c) {
-			return seed
-		}
+// onCPUs puts script's flows on the given CPUs (1 for the first), in
+// order.
+func onCPUs(script []workload.Arrival, cpus ...int) {
+	for i, c := range cpus {
+		script[i].CPU = c
 	}
-	t.Fatal("no seed puts the flows on the CPUs the test needs")
-	return 0
 }
 
 // raceScript is a NAT of two CPUs with a fixed confirm delay d, a 1 s
@@ -123,7 +113,8 @@ func TestRaceRetransmitSchedule(t *testing.T) {
 		connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
 		connectTo(time.Second, dstA, time.Nanosecond, workload.ServerClose),
 	}
-	seed := cpuSeed(t, 2, 3, func(c []int) bool { return c[0] != c[1] && c[2] != c[1] })
+	onCPUs(script, 1, 2, 1)
+	const seed = 1
 	st := stack(7000, 7000, time.Minute)
 
 	att, r := raceRun(t, raceScript(lowestSpec(), st, d, 2, seed, script))
@@ -157,7 +148,8 @@ func TestRaceCPUQueue(t *testing.T) {
 		connectTo(0, dstA, workload.Forever, workload.ServerClose),
 		connectTo(0, dstA, workload.Forever, workload.ServerClose),
 	}
-	seed := cpuSeed(t, 2, 2, func(c []int) bool { return c[0] == c[1] })
+	onCPUs(script, 1, 1)
+	const seed = 1
 	att, r := raceRun(t, raceScript(lowestSpec(), stack(7000, 7001, time.Minute), d, 6, seed, script))
 	if got, want := finished(att), []string{"0s:7000:ok", "0s:7001:ok"}; !slices.Equal(got, want) {
 		t.Errorf("connects %v, want %v", got, want)
@@ -179,13 +171,13 @@ func TestRaceCPUQueue(t *testing.T) {
 //     client into a 500 ms TIME_WAIT that ends at 1 s + 1 ns.
 func TestRaceOrderAtOneInstant(t *testing.T) {
 	const d = 10 * time.Microsecond
-	seed := cpuSeed(t, 2, 2, func(c []int) bool { return c[0] != c[1] })
-
+	const seed = 1
 	script := []workload.Arrival{
 		connectTo(0, dstA, time.Millisecond, workload.ServerClose),
 		connectTo(d, dstA, workload.Forever, workload.ServerClose),
 		connectTo(time.Second, dstA, workload.Forever, workload.ServerClose),
 	}
+	onCPUs(script, 1, 2, 1)
 	att, r := raceRun(t, raceScript(lowestSpec(), stack(7000, 7000, time.Minute), d, 6, seed, script))
 	if got, want := finished(att), []string{"0s:7000:ok", "10µs:0:fail", "1s:7000:ok"}; !slices.Equal(got, want) {
 		t.Errorf("confirm before arrival: connects %v, want %v", got, want)
@@ -208,6 +200,7 @@ func TestRaceOrderAtOneInstant(t *testing.T) {
 			connectTo(0, dstA, tc.hold, tc.close),
 			connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
 		}
+		onCPUs(script, 1, 2)
 		att, r := raceRun(t, raceScript(lowestSpec(), stack(7000, 7000, tc.tw), d, 6, seed, script))
 		if got, want := finished(att), []string{"0s:7000:ok", "1ns:7000:ok"}; !slices.Equal(got, want) {
 			t.Errorf("%s: connects %v, want %v", tc.name, got, want)
@@ -251,7 +244,8 @@ func TestRaceClashAcrossDestinations(t *testing.T) {
 		connectTo(0, dstB, time.Millisecond, workload.ServerClose),
 		connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
 	}
-	seed := cpuSeed(t, 2, 2, func(c []int) bool { return c[0] != c[1] })
+	onCPUs(script, 1, 2)
+	const seed = 1
 	st := Stack{Range: allocator.Range{Lo: 7000, Hi: 7000}, Scope: allocator.Exclusive, TimeWait: time.Minute}
 	att, r := raceRun(t, raceScript(lowestSpec(), st, d, 6, seed, script))
 	if got, want := finished(att), []string{"0s:7000:ok", "1ns:7000:ok"}; !slices.Equal(got, want) {
@@ -296,7 +290,8 @@ func TestRaceSynChoosesAtOnce(t *testing.T) {
 		connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
 		connectTo(time.Second+time.Nanosecond-d, dstA, time.Millisecond, workload.ServerClose),
 	}
-	seed := cpuSeed(t, 2, 3, func(c []int) bool { return c[0] != c[1] && c[2] != c[1] })
+	onCPUs(script, 1, 2, 1)
+	const seed = 1
 	att, r := raceRun(t, raceScript(lowestSpec(), stack(7000, 7000, time.Minute), d, 6, seed, script))
 	if got, want := finished(att), []string{"0s:7000:ok", "999.990001ms:7000:ok", "1ns:7000:ok"}; !slices.Equal(got, want) {
 		t.Errorf("connects %v, want %v", got, want)
@@ -324,7 +319,8 @@ func TestRaceShortTimeout(t *testing.T) {
 		connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
 		connectTo(d, dstA, 0, workload.ServerClose),
 	}
-	seed := cpuSeed(t, 2, 3, func(c []int) bool { return c[0] != c[1] && c[2] != c[1] })
+	onCPUs(script, 1, 2, 1)
+	const seed = 1
 	cfg := raceScript(lowestSpec(), stack(7000, 7000, time.Minute), d, 6, seed, script)
 	cfg.Race.SynRTO = 6 * time.Microsecond
 	att, r := raceRun(t, cfg)
@@ -341,7 +337,7 @@ func TestRaceShortTimeout(t *testing.T) {
 // after d0, closed by the client 1 ns later) leaves 7000 in a 1 ms
 // TIME_WAIT until e = d0 + 1 ns + 1 ms; netfilter grants B (at 1 ms) the
 // take-over of 7000; the TIME_WAIT ends at e, when a bind(0) socket Z
-// (another CPU) takes 7000 and is confirmed before B. At B's confirm 7000
+// (on the other CPU) takes 7000 and is confirmed before B. At B's confirm 7000
 // is bound by Z, no longer in TIME_WAIT: a clash; B's second SYN finds
 // 7000 bound and fails. The seed gives delays (in SYN order R0, B, Z)
 // with d0 < 1 ms and B's longer than d0 + Z's.
@@ -350,11 +346,9 @@ func TestRaceGrantEndsWithTimeWait(t *testing.T) {
 	var seed uint64
 	var d0 time.Duration
 	for seed = 1; seed < 10000; seed++ {
-		cpu := rand.New(rand.NewPCG(seed, 0x637075))                // the race's "cpu" stream
-		dr := delay.NewSampler(rand.NewPCG(seed, 0x636f6e6669726d)) // and its "confirm" stream
-		c := []int{cpu.IntN(2), cpu.IntN(2), cpu.IntN(2)}
+		dr := delay.NewSampler(rand.NewPCG(seed, 0x636f6e6669726d)) // the race's "confirm" stream
 		d := []time.Duration{dr.Draw(), dr.Draw(), dr.Draw()}
-		if c[1] != c[2] && d[0] < time.Millisecond-time.Nanosecond && d[1] > d[0]+d[2]+2*time.Nanosecond {
+		if d[0] < time.Millisecond-time.Nanosecond && d[1] > d[0]+d[2]+2*time.Nanosecond {
 			d0 = d[0]
 			break
 		}
@@ -368,6 +362,7 @@ func TestRaceGrantEndsWithTimeWait(t *testing.T) {
 		connectTo(time.Millisecond, dstA, workload.Forever, workload.ServerClose),
 		withPath(connectTo(e, dstA, workload.Forever, workload.ServerClose), allocator.Bind),
 	}
+	onCPUs(script, 1, 1, 2)
 	cfg := raceScript(mustSpec("netfilter"), stack(7000, 7000, time.Millisecond), 0, 6, seed, script)
 	cfg.Race.ConfirmDelay = delay
 	att, r := raceRun(t, cfg)
