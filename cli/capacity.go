@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portsim/portsim/allocator"
@@ -133,7 +132,7 @@ func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.
 				verdict = "not sustainable"
 			}
 			fmt.Fprintf(stderr, "  %s: failure share %s (upper bound %s): %s\n",
-				report.Rate(p.Rate), pct(p.Mean), pct(p.Upper), verdict)
+				report.Rate(p.Rate), report.Percent(p.Mean), report.Percent(p.Upper), verdict)
 		}
 	}
 	// A flag given as 0 is an error, not the option's default.
@@ -322,10 +321,6 @@ func loopbackNote(lo bool) string {
 	return ""
 }
 
-func pct(f float64) string {
-	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", 100*f), "0"), ".") + " %"
-}
-
 // printCapacity writes the answer of Search as plain sentences.
 func printCapacity(w io.Writer, alloc string, cfg sim.Config, r capacity.Result) {
 	fmt.Fprintf(w, "%s: %s\n", alloc, describeConfig(cfg))
@@ -337,15 +332,15 @@ func printCapacity(w io.Writer, alloc string, cfg sim.Config, r capacity.Result)
 		return
 	case math.IsInf(r.Unsustainable, 1):
 		fmt.Fprintf(w, "Sustains at least %s new connections per second, 32 times the analytic bound, with failures at or below %s; the bound does not describe this setup.\n",
-			report.Number(r.Rate), pct(r.Target))
+			report.Number(r.Rate), report.Percent(r.Target))
 	case r.Rate == 0:
 		fmt.Fprintf(w, "No rate down to %s new connections per second keeps failures at or below %s.\n",
-			report.Number(r.Unsustainable), pct(r.Target))
+			report.Number(r.Unsustainable), report.Percent(r.Target))
 	default:
 		fmt.Fprintf(w, "Sustains %s new connections per second (%s is too many): failures stay at or below %s with %.0f %% confidence (%d seeds; %v warm-up, then %v counted).\n",
-			report.Number(r.Rate), report.Rate(r.Unsustainable), pct(r.Target), 100*r.Confidence, r.Seeds, r.Warmup, r.Measure)
+			report.Number(r.Rate), report.Rate(r.Unsustainable), report.Percent(r.Target), 100*r.Confidence, r.Seeds, r.Warmup, r.Measure)
 		if r.At.Mean > 0 {
-			fmt.Fprintf(w, "At that rate %s of attempts failed (upper bound %s).\n", pct(r.At.Mean), pct(r.At.Upper))
+			fmt.Fprintf(w, "At that rate %s of attempts failed (upper bound %s).\n", report.Percent(r.At.Mean), report.Percent(r.At.Upper))
 		}
 	}
 	fmt.Fprintf(w, "Analytic bound: %s.\n", report.Knee(b))
@@ -354,7 +349,7 @@ func printCapacity(w io.Writer, alloc string, cfg sim.Config, r capacity.Result)
 	}
 	if !math.IsNaN(r.ErlangRate) {
 		fmt.Fprintf(w, "Erlang B for Poisson arrivals to %d ports held %v each: %s fail at most %s.\n",
-			b.Ports, b.Cycle(), report.Rate(r.ErlangRate), pct(r.Target))
+			b.Ports, b.Cycle(), report.Rate(r.ErlangRate), report.Percent(r.Target))
 	}
 }
 
@@ -378,13 +373,13 @@ func printSources(w io.Writer, alloc string, cfg sim.Config, r capacity.SourcesR
 	case r.Sources == 0:
 		last := r.Steps[len(r.Steps)-1]
 		fmt.Fprintf(w, "%s new connections per second fail more than %s even from %d source addresses (%s failed).\n",
-			report.Number(r.Rate), pct(r.Target), last.Sources, pct(last.Point.Mean))
+			report.Number(r.Rate), report.Percent(r.Target), last.Sources, report.Percent(last.Point.Mean))
 	case fewer != nil:
 		fmt.Fprintf(w, "%s new connections per second need %d source address(es): with %d, %s of attempts fail; with %d, at most %s with %.0f %% confidence (%d seeds).\n",
-			report.Number(r.Rate), r.Sources, fewer.Sources, pct(fewer.Point.Mean), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
+			report.Number(r.Rate), r.Sources, fewer.Sources, report.Percent(fewer.Point.Mean), r.Sources, report.Percent(r.Target), 100*r.Confidence, r.Seeds)
 	default:
 		fmt.Fprintf(w, "%s new connections per second need %d source address(es): failures stay at or below %s with %.0f %% confidence (%d seeds).\n",
-			report.Number(r.Rate), r.Sources, pct(r.Target), 100*r.Confidence, r.Seeds)
+			report.Number(r.Rate), r.Sources, report.Percent(r.Target), 100*r.Confidence, r.Seeds)
 	}
 	fmt.Fprintf(w, "Analytic bound: %s per source address, so ⌈%s ÷ %s⌉ = %d.\n",
 		report.Knee(r.PerSource), report.Number(r.Rate), report.Number(r.PerSource.Rate), r.Analytic)

@@ -136,6 +136,12 @@ func Rate(v float64) string {
 	return fmtSig(v, 4) + "/s"
 }
 
+// Percent formats a fraction as a percentage to at most three decimals
+// ("0.1 %", "0.028 %", "33.333 %").
+func Percent(f float64) string {
+	return strings.TrimRight(strings.TrimRight(strconv.FormatFloat(100*f, 'f', 3, 64), "0"), ".") + " %"
+}
+
 // Seconds formats a duration in seconds ("60 s", "0.1 s").
 func Seconds(ns int64) string { return fmtSig(float64(ns)/1e9, 4) + " s" }
 
