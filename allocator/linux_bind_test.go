@@ -114,32 +114,42 @@ func TestLinuxBindBound(t *testing.T) {
 
 // TestLinuxUDPFirstUniform checks docs/allocators.md#properties-the-tests-check item 8:
 // udp_lib_get_port's first candidate is uniform over the whole range, both
-// parities.
+// parities. It is low + reciprocal_scale(rand, remaining): the second
+// range does not start at 32768, where adding low and subtracting it
+// agree modulo 65536.
 func TestLinuxUDPFirstUniform(t *testing.T) {
-	a := lxNew(t, "linux-udp", lxDefault, 24, nil)
-	c := &lxChecker{}
-	const n = 160000
-	size := lxDefault.Size()
-	bins := make([]int, 16)
-	parity := make([]int, 2)
-	for range n {
-		p := lxAlloc(t, a, 0, allocator.Flow{Path: allocator.UDP}, c)
-		pos := int(p - lxDefault.Lo)
-		bins[pos*16/size]++
-		parity[p%2]++
-	}
-	expected := make([]float64, 16)
-	for pos := range size {
-		expected[pos*16/size] += float64(n) / float64(size)
-	}
-	x := lxChi2(bins, expected)
-	xp := lxChi2(parity, []float64{n / 2, n / 2})
-	t.Logf("first UDP port in 16 bins %v, chi-square %.2f (df 15); even/odd %v, chi-square %.2f (df 1)", bins, x, parity, xp)
-	if x > lxChi2df15 {
-		t.Errorf("16 bins %v: chi-square %.1f > %.1f; want uniform over the range", bins, x, lxChi2df15)
-	}
-	if xp > lxChi2df1 {
-		t.Errorf("even/odd %v: chi-square %.1f > %.1f; want both parities equally", parity, xp, lxChi2df1)
+	for _, tc := range []struct {
+		r allocator.Range
+		n int
+	}{
+		{lxDefault, 160000},
+		{allocator.Range{Lo: 10000, Hi: 10999}, 16000},
+	} {
+		a := lxNew(t, "linux-udp", tc.r, 24, nil)
+		c := &lxChecker{}
+		n := tc.n
+		size := tc.r.Size()
+		bins := make([]int, 16)
+		parity := make([]int, 2)
+		for range n {
+			p := lxAlloc(t, a, 0, allocator.Flow{Path: allocator.UDP}, c)
+			pos := int(p - tc.r.Lo)
+			bins[pos*16/size]++
+			parity[p%2]++
+		}
+		expected := make([]float64, 16)
+		for pos := range size {
+			expected[pos*16/size] += float64(n) / float64(size)
+		}
+		x := lxChi2(bins, expected)
+		xp := lxChi2(parity, []float64{float64(n) / 2, float64(n) / 2})
+		t.Logf("%v: first UDP port in 16 bins %v, chi-square %.2f (df 15); even/odd %v, chi-square %.2f (df 1)", tc.r, bins, x, parity, xp)
+		if x > lxChi2df15 {
+			t.Errorf("%v: 16 bins %v: chi-square %.1f > %.1f; want uniform over the range", tc.r, bins, x, lxChi2df15)
+		}
+		if xp > lxChi2df1 {
+			t.Errorf("%v: even/odd %v: chi-square %.1f > %.1f; want both parities equally", tc.r, parity, xp, lxChi2df1)
+		}
 	}
 }
 
