@@ -47,6 +47,8 @@ func TestNewSetRejects(t *testing.T) {
 	noNew.New = nil
 	noBound := mine("y")
 	noBound.Bound = nil
+	noSummary := mine("u")
+	noSummary.Summary = ""
 	noSource := mine("z")
 	noSource.Source = ""
 	badRange := mine("w")
@@ -64,6 +66,7 @@ func TestNewSetRejects(t *testing.T) {
 		{noNew, "allocator x: New is nil"},
 		{noBound, "allocator y: Bound is nil"},
 		{noSource, "allocator z: Source is empty"},
+		{noSummary, "allocator u: Summary is empty"},
 		{badRange, "allocator w: Profile: "},
 		{dupParam, `allocator v: parameter names must be non-empty and distinct ("a")`},
 	} {

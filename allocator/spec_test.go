@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portsim/portsim/allocator"
 )
@@ -39,6 +40,33 @@ func TestRegistryNames(t *testing.T) {
 			if p.Doc == "" || p.Default == "" {
 				t.Errorf("%s: param %s needs a Doc and a Default", s.Name, p.Name)
 			}
+		}
+	}
+}
+
+// TestConfigDuration checks the duration parameter reader a program's
+// own allocator may use: a Go duration of zero or more, and for anything
+// else an error naming the parameter and the expected form.
+func TestConfigDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"45s", 45 * time.Second, ""},
+		{" 1m30s ", 90 * time.Second, ""},
+		{"0s", 0, ""},
+		{"-1ns", 0, `param wait="-1ns": expected a non-negative duration such as 45s`},
+		{"soon", 0, `param wait="soon": expected a non-negative duration such as 45s`},
+		{"", 0, `param wait="": expected a non-negative duration such as 45s`},
+	} {
+		got, err := allocator.Config{Params: map[string]string{"wait": tc.in}}.Duration("wait")
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != tc.want || gotErr != tc.err {
+			t.Errorf("Duration(wait=%q) = %v, %q; want %v, %q", tc.in, got, gotErr, tc.want, tc.err)
 		}
 	}
 }
