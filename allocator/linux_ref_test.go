@@ -640,3 +640,47 @@ func TestLinuxOffsetMemo(t *testing.T) {
 		}
 	}
 }
+
+// TestLinux41OffsetWrap: the pre-4.2 loop computes (i + offset) %
+// remaining with i + offset a u32, so when offset is within remaining of
+// 2^32 the candidates run up to the wrap and then restart at position
+// 0, not where (offset + i) mod remaining would continue; with a range
+// size that does not divide 2^32 the two differ. The hint is set so
+// that offset + 1 falls on every value from 2^32 - remaining - 1 to
+// 2^32 + 1 (0 and 1 after the wrap), and the model must probe the same
+// ports in the same order as the kernel loop, with every port refused and
+// with a single free port at each position, and advance the hint alike.
+func TestLinux41OffsetWrap(t *testing.T) {
+	f := lxFlows()[0]
+	for _, rg := range []Range{{Lo: 1000, Hi: 1009}, {Lo: 20000, Hi: 20006}, {Lo: 5000, Hi: 5002}} {
+		n := rg.Size()
+		for j := -1; j <= n+1; j++ {
+			start := uint32(-j) // offset + 1: 2^32 - j
+			frees := []int{-1}  // -1: every port refused
+			for k := range n {
+				frees = append(frees, k)
+			}
+			for _, free := range frees {
+				deny := func(p uint16) bool { return free < 0 || int(p-rg.Lo) != free }
+				m := newLinux41(rg, 9)
+				k0, k1 := secretKey(9)
+				ref := &lxRefConnect41{low: int(rg.Lo), remaining: n, k0: k0, k1: k1}
+				po := linuxSecurePortEphemeral32(m.k0, m.k1, f.Src, f.Dst)
+				m.hint = start - 1 - po
+				ref.hint = m.hint
+				var got, want string
+				for _, x := range []struct {
+					a   Allocator
+					out *string
+				}{{m, &got}, {ref, &want}} {
+					rec := &lxRecorder{deny: deny, held: map[lxHeldKey]bool{}}
+					p, err := x.a.Allocate(0, f, rec)
+					*x.out = fmt.Sprintf("port %d err %v probes %v", p, err, rec.probes)
+				}
+				if got != want || m.hint != ref.hint {
+					t.Fatalf("%v, offset+1 = 2^32-%d, free position %d:\n  model  %s hint %#x\n  kernel %s hint %#x", rg, j, free, got, m.hint, want, ref.hint)
+				}
+			}
+		}
+	}
+}
