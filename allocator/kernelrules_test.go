@@ -344,3 +344,107 @@ func TestLinuxOffsetMemoTwoSources(t *testing.T) {
 		}
 	}
 }
+
+// krRefRover is nf_nat_l4proto_unique_tuple before commit 6ed5943f8735,
+// written as the kernel loop (see netfilterRover), for the default mode
+// (no --random): keep the original port if it is in the range and free,
+// else search from the protocol's u16 rover. The kernel takes the last
+// candidate untested; like the model, the reference tests it.
+type krRefRover struct {
+	lo, n int
+	rover [2]uint16
+}
+
+func (r *krRefRover) Allocate(f Flow, c Checker) (uint16, error) {
+	if o := int(f.OrigPort); o >= r.lo && o <= r.lo+r.n-1 {
+		if c.Free(f.OrigPort, f) {
+			return f.OrigPort, nil
+		}
+		if r.n == 1 {
+			return 0, ErrExhausted
+		}
+	}
+	proto := 0
+	if f.Path == UDP {
+		proto = 1
+	}
+	off := r.rover[proto] // u16: off++ wraps at 65536
+	for i := 0; ; off++ {
+		port := uint16(r.lo + int(off)%r.n)
+		i++
+		if i != r.n && !c.Free(port, f) {
+			continue
+		}
+		r.rover[proto] = off
+		if i == r.n && !c.Free(port, f) {
+			return 0, ErrExhausted
+		}
+		return port, nil
+	}
+}
+
+// TestNetfilterRoverAgainstKernelLoop: the rover is a u16, so a search
+// that starts within range_size of 65535 runs to the wrap and restarts at
+// position 0; with a range size that does not divide 65536 (100, 7) that
+// is not where off % range_size would continue. The original port is
+// kept only inside the range: one below and one or two above it are not
+// even probed. For rovers on both sides of the wrap, original ports in
+// and outside the range, every port refused and one free at each
+// position (around the wrap), the model must probe what the kernel loop probes, in order,
+// return the same port and leave the same rovers, for TCP and UDP.
+func TestNetfilterRoverAgainstKernelLoop(t *testing.T) {
+	tcp := Flow{Path: Connect, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddrPort("198.18.0.1:443")}
+	udp := tcp
+	udp.Path = UDP
+	for _, rg := range []Range{{Lo: 1000, Hi: 1099}, {Lo: 2000, Hi: 2006}, {Lo: 3000, Hi: 3000}} {
+		n := rg.Size()
+		// -1: every port refused; otherwise the position of the one free
+		// port: all of them in the small ranges, and in the 100-port
+		// range those around the wrap (65535 % 100 = 35) and the ends.
+		frees := func(n int) []int {
+			if n > 7 {
+				return []int{-1, 0, 1, 2, 34, 35, 36, 37, 50, 98, 99}
+			}
+			out := []int{-1}
+			for k := range n {
+				out = append(out, k)
+			}
+			return out
+		}
+		var rovers []uint16
+		for d := -n - 1; d <= 2; d++ {
+			rovers = append(rovers, uint16(d)) // 65536 - n - 1 .. 65535, then 0 .. 2
+		}
+		for _, rover := range rovers {
+			for _, orig := range []uint16{0, rg.Lo - 1, rg.Lo, rg.Hi, rg.Hi + 1, rg.Hi + 2} {
+				for _, free := range frees(n) {
+					deny := func(p uint16) bool { return free < 0 || int(p-rg.Lo) != free }
+					m := &netfilterRover{lo: rg.Lo, n: n}
+					ref := &krRefRover{lo: int(rg.Lo), n: n}
+					m.rover = [2]uint16{rover, rover + 3}
+					ref.rover = m.rover
+					for _, base := range []Flow{tcp, udp} {
+						f := base
+						f.OrigPort = orig
+						var got, want string
+						for _, x := range []struct {
+							alloc func(Flow, Checker) (uint16, error)
+							out   *string
+						}{
+							{func(f Flow, c Checker) (uint16, error) { return m.Allocate(0, f, c) }, &got},
+							{ref.Allocate, &want},
+						} {
+							rec := &lxRecorder{deny: deny, held: map[lxHeldKey]bool{}}
+							p, err := x.alloc(f, rec)
+							*x.out = fmt.Sprintf("port %d err %v probes %v", p, err, rec.probes)
+						}
+						if got != want || m.rover != ref.rover {
+							t.Fatalf("%v %v, rover %d, original port %d, free position %d:\n  model  %s rovers %v\n  kernel %s rovers %v",
+								rg, f.Path, rover, orig, free, got, m.rover, want, ref.rover)
+						}
+					}
+				}
+			}
+		}
+	}
+}
