@@ -162,3 +162,43 @@ func TestParseSpans(t *testing.T) {
 		t.Errorf("Usable = %d, want %d", u, 100-21-1)
 	}
 }
+
+// TestRangeUsable checks the count of ports a range can hand out: each
+// reserved port inside the range counts once, however the spans are
+// ordered, overlap (by one port or more), touch or reach outside the
+// range. Each expectation is also checked port by port with IsReserved.
+func TestRangeUsable(t *testing.T) {
+	sp := func(lo, hi uint16) allocator.Span { return allocator.Span{Lo: lo, Hi: hi} }
+	for _, tc := range []struct {
+		name     string
+		r        allocator.Range
+		reserved []allocator.Span
+		want     int
+	}{
+		{"none", allocator.Range{Lo: 1, Hi: 100}, nil, 100},
+		{"one port", allocator.Range{Lo: 1, Hi: 100}, []allocator.Span{sp(7, 7)}, 99},
+		{"unsorted, overlapping", allocator.Range{Lo: 1, Hi: 100}, []allocator.Span{sp(50, 60), sp(10, 20), sp(15, 55)}, 100 - 51},
+		{"sharing one port", allocator.Range{Lo: 1, Hi: 100}, []allocator.Span{sp(20, 30), sp(10, 20)}, 100 - 21},
+		{"touching", allocator.Range{Lo: 1, Hi: 100}, []allocator.Span{sp(21, 30), sp(10, 20)}, 100 - 21},
+		{"nested and repeated", allocator.Range{Lo: 1, Hi: 100}, []allocator.Span{sp(40, 41), sp(30, 60), sp(40, 41), sp(35, 36)}, 100 - 31},
+		{"reaching outside", allocator.Range{Lo: 100, Hi: 199}, []allocator.Span{sp(190, 300), sp(1, 100), sp(250, 260)}, 100 - 10 - 1},
+		{"entirely outside", allocator.Range{Lo: 100, Hi: 199}, []allocator.Span{sp(1, 99), sp(200, 65535)}, 100},
+		{"whole range", allocator.Range{Lo: 100, Hi: 199}, []allocator.Span{sp(150, 199), sp(100, 150)}, 0},
+		{"inverted range", allocator.Range{Lo: 200, Hi: 100}, []allocator.Span{sp(150, 160)}, 0},
+	} {
+		r := tc.r
+		r.Reserved = tc.reserved
+		if got := r.Usable(); got != tc.want {
+			t.Errorf("%s: %v Usable = %d, want %d", tc.name, r, got, tc.want)
+		}
+		count := 0
+		for p := int(r.Lo); p <= int(r.Hi); p++ {
+			if !r.IsReserved(uint16(p)) {
+				count++
+			}
+		}
+		if count != tc.want {
+			t.Errorf("%s: %d ports of %v not reserved, the table says %d", tc.name, count, r, tc.want)
+		}
+	}
+}
