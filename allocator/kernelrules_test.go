@@ -1,11 +1,14 @@
 package allocator
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/dchest/siphash"
 )
 
 // This file pins rules of the kernel code that the allocators follow,
@@ -443,6 +446,59 @@ func TestNetfilterRoverAgainstKernelLoop(t *testing.T) {
 								rg, f.Path, rover, orig, free, got, m.rover, want, ref.rover)
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestRFC6056Alg4CellWrapMidSearch: Algorithm 4 (RFC 6056 §3.3.4)
+// increments table[index] on every try, and the cell is 16 bits wide, so
+// a search that starts within num_ephemeral of 65535 crosses the cell's
+// wrap part-way: the next candidate is (offset + 0) % num_ephemeral, not
+// the port after the last one, when num_ephemeral does not divide 65536.
+// With the cell set on both sides of the wrap, every port refused and one
+// free at each position, the model must try what the RFC's loop tries,
+// in order, and leave the cell where it does.
+func TestRFC6056Alg4CellWrapMidSearch(t *testing.T) {
+	f := krTCP
+	for _, rg := range []Range{{Lo: 5000, Hi: 5099}, {Lo: 6000, Hi: 6006}} {
+		n := rg.Size()
+		for d := -n - 1; d <= 2; d++ {
+			// The cell: 65536 - n - 1 .. 65535, then 0 .. 2. The free
+			// position: -1 for every port refused, then about 12 across
+			// the range.
+			cell := uint16(d)
+			for free := -1; free < n; free += max(1, n/12) {
+				deny := func(p uint16) bool { return free < 0 || int(p-rg.Lo) != free }
+				a, err := rfc6056Alg4Spec().New(Config{Range: rg, Seed: 4, Params: map[string]string{"table": "10"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := a.(*rfcAlg4)
+				idx := m.cell(f)
+				off := uint64(uint32(siphash.Hash(m.fk0, m.fk1, m.buf[:])))
+				m.table[idx] = cell
+
+				// The RFC's loop.
+				ctr := cell
+				var want []uint16
+				wantPort, wantErr := uint16(0), error(ErrExhausted)
+				for count := n; count > 0; count-- {
+					p := rg.Lo + uint16((off+uint64(ctr))%uint64(n))
+					ctr++
+					want = append(want, p)
+					if !deny(p) {
+						wantPort, wantErr = p, nil
+						break
+					}
+				}
+
+				rec := &lxRecorder{deny: deny, held: map[lxHeldKey]bool{}}
+				p, err := m.Allocate(0, f, rec)
+				if p != wantPort || !errors.Is(err, wantErr) || !slices.Equal(rec.probes, want) || m.table[idx] != ctr {
+					t.Fatalf("%v, cell %d, free position %d:\n  model port %d err %v probes %v cell %d\n  RFC   port %d err %v probes %v cell %d",
+						rg, cell, free, p, err, rec.probes, m.table[idx], wantPort, wantErr, want, ctr)
 				}
 			}
 		}
