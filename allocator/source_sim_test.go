@@ -143,21 +143,24 @@ func equalPorts(a, b []uint16) bool {
 	return true
 }
 
-// srcEvicter refuses every port and records, in order, whether each
-// probe was a Free or a FreeOrEvict call; evictable ports are taken by
-// FreeOrEvict.
+// srcEvicter refuses every port and records, in order, each probe's port
+// and whether it was a Free or a FreeOrEvict call; evictable ports are
+// taken by FreeOrEvict.
 type srcEvicter struct {
 	evictable func(uint16) bool
 	calls     []bool // true: FreeOrEvict
+	ports     []uint16
 }
 
-func (c *srcEvicter) Free(uint16, allocator.Flow) bool {
+func (c *srcEvicter) Free(p uint16, _ allocator.Flow) bool {
 	c.calls = append(c.calls, false)
+	c.ports = append(c.ports, p)
 	return false
 }
 
 func (c *srcEvicter) FreeOrEvict(p uint16, _ allocator.Flow) bool {
 	c.calls = append(c.calls, true)
+	c.ports = append(c.ports, p)
 	return c.evictable != nil && c.evictable(p)
 }
 
@@ -195,6 +198,19 @@ func TestNetfilterHarderTries(t *testing.T) {
 	}
 	if evicts != 120 {
 		t.Fatalf("%d tries may evict, want 120", evicts)
+	}
+	// The tries that may evict continue their round: each round is one
+	// run of adjacent ports from its offset (off++ as a u16 wraps to
+	// the first port, as the range's top does).
+	k := 0
+	for _, run := range []int{128, 64, 32, 16, 8} {
+		for i := 1; i < run; i++ {
+			prev, p := c.ports[k+i-1], c.ports[k+i]
+			if p != prev+1 && p != r.Lo {
+				t.Fatalf("round of %d, try %d (FreeOrEvict %v): port %d after %d; want the next port", run, i, c.calls[k+i], p, prev)
+			}
+		}
+		k += run
 	}
 
 	// An evictable tuple is taken on the first try that may evict: the
