@@ -3,12 +3,14 @@ package bench
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/portsim/portsim/results"
+	"github.com/portsim/portsim/results/chart"
 	"github.com/portsim/portsim/sim"
 )
 
@@ -92,4 +94,52 @@ func runUnits(t *testing.T, s *Suite, keep func(*Cell) bool) []results.Run {
 		runs = append(runs, r)
 	}
 	return runs
+}
+
+// TestSnatRaceAnalytic checks the claim of docs/allocators.md#the-snat-race
+// that at 400 connections a second the shared rover's simulated clash
+// shares (default rule and --random, pooled over the seeds) lie within
+// 15 % of the analytic share the chart draws, in every setting of the
+// node scenario.
+func TestSnatRaceAnalytic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 36 simulations of 240 s")
+	}
+	s, err := Load("snat-race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := runUnits(t, s, func(c *Cell) bool {
+		return c.Scenario.Name == "node" && c.Labels["rate"] == "400" && c.Alloc.Name == "netfilter-rover" && c.Alloc.Params["random-fully"] != "true"
+	})
+	cells := map[string][]results.Run{}
+	var order []string
+	for _, r := range runs {
+		k := r.AllocLabel() + " cpus=" + r.Labels["cpus"] + " confirm-delay=" + r.Labels["confirm-delay"]
+		if _, ok := cells[k]; !ok {
+			order = append(order, k)
+		}
+		cells[k] = append(cells[k], r)
+	}
+	if len(order) != 12 {
+		t.Fatalf("%d cells, want 12 (2 rules × 3 CPU counts × 2 delays)", len(order))
+	}
+	for _, k := range order {
+		rs := cells[k]
+		want, ok := chart.ClashAnalytic(rs)
+		if !ok {
+			t.Errorf("%s: no analytic share", k)
+			continue
+		}
+		var clashes, syns int64
+		for _, r := range rs {
+			clashes += r.Clashes
+			syns += r.Clashes + r.Successes
+		}
+		got := float64(clashes) / float64(syns)
+		t.Logf("%s: %d clashes in %d SYNs = %.3e, analytic %.3e (ratio %.3f)", k, clashes, syns, got, want, got/want)
+		if math.Abs(got/want-1) > 0.15 {
+			t.Errorf("%s: clash share %.3e, analytic %.3e: ratio %.3f, outside 1 ± 0.15", k, got, want, got/want)
+		}
+	}
 }

@@ -554,3 +554,25 @@ func (downTriangle) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) 
 	path.Close()
 	c.Stroke(path)
 }
+
+// ClashAnalytic returns the analytic share of SYNs that clash, x·p (see
+// ClashShareVsRate), for runs of one allocator variant at one setting and
+// rate, with p's inputs counted over all of them; false when the variant
+// has none or the runs are not of one rate with the race.
+func ClashAnalytic(runs []results.Run) (float64, bool) {
+	ptrs := make([]*results.Run, 0, len(runs))
+	for i := range runs {
+		if runs[i].Setup.CPUs <= 1 || runs[i].Setup.RatePerSec != runs[0].Setup.RatePerSec {
+			return 0, false
+		}
+		ptrs = append(ptrs, &runs[i])
+	}
+	if len(ptrs) == 0 {
+		return 0, false
+	}
+	s, _ := clashSeriesOf(ptrs)
+	if len(s.points) != 1 || math.IsNaN(s.points[0].analytic) {
+		return 0, false
+	}
+	return s.points[0].analytic, true
+}
