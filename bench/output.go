@@ -143,7 +143,7 @@ func Report(out string, s *Suite, runs []results.Run, m *results.Manifest) ([]st
 			if err != nil {
 				return files, err
 			}
-			for _, cp := range chartPoints(sc, name, sruns) {
+			for _, cp := range chartPoints(sc, c.Sweep, sruns) {
 				base := sc.Name + "-" + name + cp.suffix
 				caption := c.Caption
 				if cp.at != "" {
@@ -201,16 +201,17 @@ type chartPoint struct {
 	suffix string // file name suffix, "" or "-rate-100"
 }
 
-// chartPoints returns the charts to draw for a chart name of a
-// scenario. Charts with a sweep value on their x axis (failure-vs-rate,
-// clash-share-vs-rate, failure-vs-prefill, errors-by-KEY) take every run. The others —
+// chartPoints returns the charts to draw for a chart of a scenario.
+// Charts with a sweep value on their x axis (sweep: chart.Chart.Sweep;
+// failure-vs-rate, clash-share-vs-rate, failure-vs-prefill,
+// errors-by-KEY) take every run. The others —
 // distributions and time series, one line per allocator — show one sweep
 // point each: the one the scenario's chart-at names (settings swept but
 // not named there split the lines), else one chart per point, each
 // labelled with its point.
-func chartPoints(sc *Scenario, name string, runs []results.Run) []chartPoint {
+func chartPoints(sc *Scenario, sweep bool, runs []results.Run) []chartPoint {
 	swept := sc.swept()
-	if len(swept) == 0 || name == "failure-vs-rate" || name == "clash-share-vs-rate" || name == "failure-vs-prefill" || strings.HasPrefix(name, "errors-by-") {
+	if len(swept) == 0 || sweep {
 		return []chartPoint{{runs: runs}}
 	}
 	var out []chartPoint

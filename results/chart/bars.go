@@ -25,6 +25,7 @@ import (
 func ErrorsByLabel(key string) Chart {
 	return Chart{
 		Name:  "errors-by-" + key,
+		Sweep: true,
 		Title: "Failed allocations by " + key,
 		Caption: "Allocations that failed for want of a port at each value of " + key +
 			", mean over seeds with 95 % intervals, one bar per allocator.",

@@ -61,6 +61,10 @@ type Chart struct {
 	Title string
 	// Caption is one sentence for the report saying what the chart shows.
 	Caption string
+	// Sweep reports a chart with a swept setting on its x axis (the rate
+	// of failure-vs-rate): it takes every run of a scenario, where a
+	// chart of distributions or time series shows one sweep point.
+	Sweep bool
 	// Draw builds the chart from runs. It returns an error wrapping
 	// ErrNoData when the runs hold nothing the chart can show.
 	Draw func(runs []results.Run) (*plot.Plot, error)

@@ -64,6 +64,7 @@ import (
 func ClashShareVsRate() Chart {
 	return Chart{
 		Name:  "clash-share-vs-rate",
+		Sweep: true,
 		Title: "SNAT race: SYNs that clash at conntrack confirm",
 		Caption: "Share of SYNs dropped at conntrack confirm because another CPU confirmed their tuple first, against the " +
 			"offered rate, one panel per NAT variant and one colour per CPU count and confirm delay, mean over seeds with " +

@@ -24,6 +24,7 @@ import (
 func FailureVsRate() Chart {
 	return Chart{
 		Name:  "failure-vs-rate",
+		Sweep: true,
 		Title: "Failed connection attempts vs offered rate",
 		Caption: "Share of connection attempts that found no free port against the offered rate, mean over seeds " +
 			"with 95 % intervals, one line per allocator; the grey dashed line is the analytic share max(0, 1 − knee/λ), " +

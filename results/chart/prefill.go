@@ -26,6 +26,7 @@ import (
 func FailureVsPrefill() Chart {
 	return Chart{
 		Name:  "failure-vs-prefill",
+		Sweep: true,
 		Title: "Failed allocations vs random occupancy",
 		Caption: "Share of allocations that failed against the share p of ports held at random places, mean over seeds " +
 			"with 95 % intervals, log scale, one line per allocator; grey lines give p^B for a search bounded at B probes.",
