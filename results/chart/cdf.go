@@ -62,33 +62,91 @@ func ReuseIntervalCDF() Chart {
 }
 
 // ConnectLatencyCDF returns the chart "connect-latency-cdf": the
-// cumulative distribution of the time from a connection's first SYN to
-// its connect(), retransmissions after NAT clashes included, for runs of
-// a NAT that translates on several CPUs (the SNAT race; -cpus > 1). The
-// steps at 1 s, 3 s and 7 s are SYNs dropped once, twice and three times.
+// distribution of the time from a connection's first SYN to its
+// connect() (results.Run.ConnectLatency), drawn as its tail, the share
+// of connects slower than x, on log axes, so that the steps of the few
+// connects that waited out a SYN retransmission (1 s, then 3 s) are as
+// visible as the bulk. Seeds are merged, one line per allocator.
 func ConnectLatencyCDF() Chart {
 	return Chart{
 		Name:  "connect-latency-cdf",
 		Title: "Connect latency through the NAT",
-		Caption: "Cumulative distribution of the time from a connection's first SYN to its connect(), seeds merged, " +
-			"one line per allocator; a SYN dropped at a NAT clash is sent again after 1 s, then 2 s more, so the steps " +
-			"at 1 s and 3 s are the connections that clashed once and twice.",
+		Caption: "Share of connects slower than x (the tail of the distribution, log scales) from a connection's first SYN " +
+			"to its connect(), seeds merged, one line per allocator; a SYN dropped at a NAT clash is sent again after 1 s, " +
+			"then 2 s more, so the steps at 1 s and 3 s are the connections that clashed once and twice, and their height is their share.",
 		Draw: func(runs []results.Run) (*plot.Plot, error) {
-			return drawCDF(runs, cdfSpec{
-				name:   "connect-latency-cdf",
-				title:  "Connect latency",
-				xLabel: "time from first SYN to connect (s, log scale)",
-				yLabel: "share of connects ≤ x",
-				hist: func(r *results.Run) *results.Hist {
+			return drawTail(runs, "connect-latency-cdf", "Connect latency",
+				"time from first SYN to connect (s, log scale)", "share of connects slower than x (log scale)",
+				func(r *results.Run) *results.Hist {
 					if r.ConnectLatency == nil {
 						return &results.Hist{}
 					}
 					return r.ConnectLatency
-				},
-				scale: 1e-9,
-			})
+				}, 1e-9)
 		},
 	}
+}
+
+// drawTail draws, for each series, the share of its values above x
+// (1 − CDF) against x, both on log axes. The y axis reaches down to the
+// decade below half of one value of the largest series, where a line
+// that drops to zero ends.
+func drawTail(runs []results.Run, name, title, xLabel, yLabel string, hist func(*results.Run) *results.Hist, scale float64) (*plot.Plot, error) {
+	if len(runs) == 0 {
+		return nil, noData(name, "no runs")
+	}
+	type tail struct {
+		s   series
+		pts plotter.XYs // x and share above x, in values (not logs)
+	}
+	var tails []tail
+	xmin, xmax, most := math.Inf(1), math.Inf(-1), uint64(0)
+	for _, s := range groupSeries(runs, nil) {
+		var h results.Hist
+		for _, r := range s.runs {
+			h.Merge(hist(r))
+		}
+		if h.Count() == 0 {
+			continue
+		}
+		most = max(most, h.Count())
+		pts := tailPoints(&h, scale)
+		// The 1st percentile's decade starts the x axis: below it every
+		// line is at 1.
+		if q := h.Quantile(0.01) * scale; q > 0 {
+			xmin = math.Min(xmin, math.Pow10(int(math.Floor(math.Log10(q)))))
+		}
+		xmax = math.Max(xmax, pts[len(pts)-1].X)
+		tails = append(tails, tail{s, pts})
+	}
+	if len(tails) == 0 {
+		return nil, noData(name, "no values recorded in %d runs", len(runs))
+	}
+	if math.IsInf(xmin, 1) {
+		xmin = tails[0].pts[0].X
+	}
+	ymin := math.Pow10(int(math.Floor(math.Log10(0.5 / float64(most)))))
+	p := newPlot(title, xLabel, yLabel)
+	for _, t := range tails {
+		var pts plotter.XYs
+		for _, pt := range t.pts {
+			if pt.X < xmin {
+				// Left of the axis: the line enters at its share there.
+				if len(pts) == 0 {
+					pts = append(pts, plotter.XY{X: log10(xmin)})
+				}
+				pts[0].Y = log10(math.Max(pt.Y, ymin))
+				continue
+			}
+			pts = append(pts, plotter.XY{X: log10(pt.X), Y: log10(math.Max(pt.Y, ymin))})
+		}
+		if err := addLine(p, pts, t.s.style, t.s.name, plotter.PostStep); err != nil {
+			return nil, err
+		}
+	}
+	logAxis(&p.X, xmin, xmax)
+	logAxis(&p.Y, ymin, 1)
+	return p, nil
 }
 
 type cdfSpec struct {
@@ -156,6 +214,16 @@ func drawCDF(runs []results.Run, spec cdfSpec) (*plot.Plot, error) {
 	logAxis(&p.X, xmin, xmax)
 	p.Y.Min, p.Y.Max = 0, 1
 	return p, nil
+}
+
+// tailPoints returns the steps of the share of h's values above x
+// (1 − CDF), x scaled, as cdfPoints gives the CDF.
+func tailPoints(h *results.Hist, scale float64) plotter.XYs {
+	pts := cdfPoints(h, scale)
+	for i := range pts {
+		pts[i].Y = 1 - pts[i].Y
+	}
+	return pts
 }
 
 // cdfPoints returns the steps of h's distribution with x scaled, leaving

@@ -157,8 +157,10 @@ func TestChartsRender(t *testing.T) {
 		"succ-diff":          {[]string{"linux (0% beyond ±128)", "random (99.12% beyond ±128)"}, -129, 129, nan, nan},
 		"port-usage":         {[]string{"linux (32768–60999)", "random (32768–60999)", "even spread"}, 0, 1, 0, nan},
 		"failure-vs-prefill": {nil, nan, nan, nan, nan},
-		// 99 % of connects in 50 µs, 1 % a second later after a clash.
-		"connect-latency-cdf": {[]string{"linux", "random"}, nan, nan, 0, 1},
+		// 99 % of connects in 50 µs, 1 % a second later after a clash:
+		// x from the 1st percentile's decade (10 µs), y (the share
+		// slower) from the decade below half a connect of 2,000 to 1.
+		"connect-latency-cdf": {[]string{"linux", "random"}, -5, nan, -4, 0},
 		"errors-by-window":    {[]string{"random-window", "869", "44"}, -0.5, 3.5, 0, nan},
 		// One variant of the SNAT race (TestClashShareVsRate checks more).
 		"clash-share-vs-rate": {[]string{"2 CPUs, delay exp:5us", "4 CPUs, delay exp:50us", "analytic x (one hashed start)"}, math.Log10(80), math.Log10(500), -4, -1},
@@ -664,6 +666,32 @@ func TestPaletteCoversRegistry(t *testing.T) {
 	for _, f := range Palette() {
 		if len(f.Members) > MaxSeries {
 			t.Errorf("family %q has %d members, more than a panel's %d", f.Name, len(f.Members), MaxSeries)
+		}
+	}
+}
+
+// TestConnectLatencyTail checks the tail the connect-latency chart draws:
+// with 99 % of connects in 50 µs and 1 % after a 1 s retransmission, the
+// share slower than x is 1 below 50 µs, 1 % from there to 1 s, and 0
+// after the last connect.
+func TestConnectLatencyTail(t *testing.T) {
+	h := &results.Hist{}
+	h.RecordN(50_000, 990)
+	h.RecordN(1_000_050_000, 10)
+	pts := tailPoints(h, 1e-9)
+	at := func(x float64) float64 { // the step function's value at x
+		y := 1.0
+		for _, p := range pts {
+			if p.X > x {
+				break
+			}
+			y = p.Y
+		}
+		return y
+	}
+	for _, c := range []struct{ x, want float64 }{{1e-6, 1}, {1e-4, 0.01}, {0.5, 0.01}, {1.1, 0}} {
+		if got := at(c.x); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("share slower than %g s = %g, want %g (points %v)", c.x, got, c.want, pts)
 		}
 	}
 }
