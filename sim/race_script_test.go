@@ -374,3 +374,48 @@ func TestRaceGrantEndsWithTimeWait(t *testing.T) {
 		t.Errorf("%d take-overs, want none", r.TWTakeovers)
 	}
 }
+
+// feedbackScript is a program's own workload (Config.Source) that gives
+// a fixed list of arrivals and notes the feedback it hears.
+type feedbackScript struct {
+	arr  []workload.Arrival
+	next int
+	done []string
+}
+
+func (f *feedbackScript) Next(a *workload.Arrival) bool {
+	if f.next == len(f.arr) {
+		return false
+	}
+	*a = f.arr[f.next]
+	f.next++
+	return true
+}
+
+func (f *feedbackScript) Err() error { return nil }
+
+func (f *feedbackScript) Done(a workload.Arrival, ok bool) {
+	f.done = append(f.done, a.At.String()+":"+strconv.FormatBool(ok))
+}
+
+// TestRaceFeedback pins that a workload with feedback hears of each
+// connect when it ends under the race, with its outcome: on one port with
+// no retry, R0 (at 0, CPU 1, held 1 ns) succeeds at d; B (at 1 ns, CPU 2)
+// clashes with it and fails at 1 ns + d; C (at 1 s) succeeds.
+func TestRaceFeedback(t *testing.T) {
+	const d = 10 * time.Microsecond
+	script := []workload.Arrival{
+		connectTo(0, dstA, time.Nanosecond, workload.ServerClose),
+		connectTo(time.Nanosecond, dstA, workload.Forever, workload.ServerClose),
+		connectTo(time.Second, dstA, workload.Forever, workload.ServerClose),
+	}
+	onCPUs(script, 1, 2, 1)
+	src := &feedbackScript{arr: script}
+	cfg := raceScript(lowestSpec(), stack(7000, 7000, time.Minute), d, 0, 1, nil)
+	cfg.Source = src
+	_, r := raceRun(t, cfg)
+	if want := []string{"0s:true", "1ns:false", "1s:true"}; !slices.Equal(src.done, want) {
+		t.Errorf("feedback %v, want %v", src.done, want)
+	}
+	raceCounts(t, r, 3, 2, 0, 1, 0, 1)
+}

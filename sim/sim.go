@@ -317,8 +317,9 @@ func newState(cfg Config) (*state, error) {
 	}
 	// A closed loop hears of each attempt before it gives the next one
 	// (workload.Feedback), but under the race a connect is still in
-	// flight when the next flow arrives.
-	if cfg.Race.On() && cfg.Script == nil && cfg.Workload.Arrivals == workload.Closed {
+	// flight when the next flow arrives. (A Source with feedback of its
+	// own hears of each connect when it ends, in that order.)
+	if cfg.Race.On() && cfg.Source == nil && cfg.Script == nil && cfg.Workload.Arrivals == workload.Closed {
 		return nil, fmt.Errorf("sim: cpus %d: concurrent translation is not modelled with a closed-loop workload (arrivals closed), whose clients wait for each attempt in turn; expected cpus 1", cfg.Race.CPUs)
 	}
 	if !(cfg.Prefill >= 0 && cfg.Prefill < 1) {
