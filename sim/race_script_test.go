@@ -89,8 +89,8 @@ func raceCounts(t *testing.T, r results.Run, attempts, successes, failures, clas
 // TestRaceRetransmitSchedule pins the SYN retransmission schedule, the
 // retry limit, clash detection by the tuple's history and the connect
 // latency, on one port (7000) and two CPUs with a 10 µs confirm delay d.
-// R0 (at 0) and R1 (at 1 s) hold their port 1 ns; B (at 1 ns, forever)
-// lands on the other CPU than both:
+// R0 (at 0) and R1 (at 1 s), on CPU 1, hold their port 1 ns; B (at 1 ns,
+// for ever) is on CPU 2:
 //
 //	0        R0 chooses 7000               d        R0 confirmed (latency d)
 //	1ns      B chooses 7000 (not yet       d+1ns    R0 closes; B confirms: R0
