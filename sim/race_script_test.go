@@ -419,3 +419,24 @@ func TestRaceFeedback(t *testing.T) {
 	}
 	raceCounts(t, r, 3, 2, 0, 1, 0, 1)
 }
+
+// TestRaceScriptedAndRandomCPUs pins that a script's CPU numbers are the
+// ones the random placement draws from: X (at 0, no CPU named) lands on
+// CPU x, the first draw of the race's "cpu" stream for seed 1; Y (at 0)
+// named on CPU x+1 is the same CPU, so it waits for X's confirm and takes
+// 7001 (latency 2d), with no clash.
+func TestRaceScriptedAndRandomCPUs(t *testing.T) {
+	const d = 10 * time.Microsecond
+	x := rand.New(rand.NewPCG(1, 0x637075)).IntN(2) // as raceArrive draws
+	script := []workload.Arrival{
+		connectTo(0, dstA, workload.Forever, workload.ServerClose),
+		connectTo(0, dstA, workload.Forever, workload.ServerClose),
+	}
+	script[1].CPU = x + 1
+	att, r := raceRun(t, raceScript(lowestSpec(), stack(7000, 7001, time.Minute), d, 6, 1, script))
+	if got, want := finished(att), []string{"0s:7000:ok", "0s:7001:ok"}; !slices.Equal(got, want) {
+		t.Errorf("connects %v, want %v", got, want)
+	}
+	raceCounts(t, r, 2, 2, 0, 0, 0, 0)
+	wantHist(t, "connect latency", r.ConnectLatency, 2, uint64(d), uint64(2*d), uint64(3*d))
+}
