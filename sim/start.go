@@ -26,8 +26,11 @@ import (
 //
 // Sockets on ports outside the range or reserved hold nothing an
 // allocator could pick and are left out, as is a second socket on a
-// 4-tuple already held. The close before the run is not a reuse interval
-// sample: the metrics start with the run.
+// 4-tuple already held. A close before the run (a TIME_WAIT socket with
+// less than Stack.TimeWait left) is not a reuse interval sample: the
+// metrics start with the run. One with the whole TIME_WAIT left (or more,
+// capped) closed at the run's start, time 0, and its reuse is a sample,
+// as the reuse of a port closed at time 0 during the run is.
 func (s *state) start() error {
 	if len(s.cfg.Start) == 0 {
 		return nil
