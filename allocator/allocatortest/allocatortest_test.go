@@ -28,6 +28,7 @@ import (
 type fake struct {
 	lo     uint16
 	n      int
+	out    int // ports handed out and not released (faultLostRelease)
 	offset int // added to the start; differs between instances with shared state
 	fault  string
 }
@@ -46,6 +47,8 @@ const (
 	faultBatchSkips    = "batch-skips"    // through a Scanner, skips one more port after a refusal
 	faultLate          = "late"           // from 1 s of virtual time on: gives up after a refusal, starts half a range further on through a Scanner, probes a held one-port range twice
 	faultOnePortHeld   = "one-port-held"  // returns the only port of a one-port range without asking
+	faultOnePortLate   = "one-port-late"  // from 1 s of virtual time on, refuses a one-port range's free port
+	faultLostRelease   = "lost-release"   // a free list that loses releases made after 1 s (one-port range)
 )
 
 func (a *fake) start(f allocator.Flow) int {
@@ -60,9 +63,19 @@ func (a *fake) Allocate(now time.Duration, f allocator.Flow, c allocator.Checker
 		switch {
 		case a.fault == faultOnePortHeld:
 			return p, nil
-		case c.Free(p, f) && a.fault != faultNeverSucceeds:
+		case a.fault == faultLostRelease && a.out > 0:
+			return 0, allocator.ErrExhausted // the free list is empty
+		case a.fault == faultOnePortLate && now >= time.Second:
+			c.Free(p, f)
+			return 0, allocator.ErrExhausted
+		}
+		if c.Free(p, f) && a.fault != faultNeverSucceeds {
+			if a.fault == faultLostRelease {
+				a.out++
+			}
 			return p, nil
-		case late:
+		}
+		if late {
 			c.Free(p, f)
 		}
 		return 0, allocator.ErrExhausted
@@ -109,7 +122,11 @@ func (a *fake) Allocate(now time.Duration, f allocator.Flow, c allocator.Checker
 // that only an allocator with every port handed out may fail early.
 type releasingFake struct{ *fake }
 
-func (releasingFake) Release(time.Duration, allocator.Flow, uint16) {}
+func (r releasingFake) Release(now time.Duration, _ allocator.Flow, _ uint16) {
+	if r.fault == faultLostRelease && now < time.Second {
+		r.out--
+	}
+}
 
 func fakeSpec(fault string, exhaustive, releaser bool) allocator.Spec {
 	var shared *int
@@ -173,6 +190,8 @@ var broken = map[string]allocator.Spec{
 	"batch-skips":               fakeSpec(faultBatchSkips, true, false),
 	"late":                      fakeSpec(faultLate, true, false),
 	"one-port-held":             fakeSpec(faultOnePortHeld, true, false),
+	"one-port-late":             fakeSpec(faultOnePortLate, true, false),
+	"lost-release":              fakeSpec(faultLostRelease, true, true),
 	"new-fails":                 fakeSpec("new-fails", true, false),
 }
 
@@ -308,6 +327,16 @@ func TestRunRejectsBrokenAllocators(t *testing.T) {
 			"FAIL TestBrokenChild/ExhaustedSpendsBound",
 			"FAIL TestBrokenChild/SingleFreePort",
 			"FAIL TestBrokenChild/SameSeedSameSequence",
+			"FAIL TestBrokenChild/OnePortRange",
+		},
+		"one-port-late": {
+			"  round 1: one free port 50000: got 0, no ephemeral port available",
+			"FAIL TestBrokenChild",
+			"FAIL TestBrokenChild/OnePortRange",
+		},
+		"lost-release": {
+			"  round 2: one free port 50000: got 0, no ephemeral port available",
+			"FAIL TestBrokenChild",
 			"FAIL TestBrokenChild/OnePortRange",
 		},
 		"one-port-held": {
