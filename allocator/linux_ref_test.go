@@ -481,7 +481,7 @@ func lxRunDifferential(t *testing.T, tc lxDiffCase, build func() Allocator, newR
 }
 
 // lxDiffCases returns ranges of every shape (even and odd sizes, one,
-// two and three ports, the default range) with deny patterns that force
+// two, three and four ports, the default range) with deny patterns that force
 // second passes and failures.
 func lxDiffCases(seed uint64, opsLen int) []lxDiffCase {
 	r := rand.New(rand.NewPCG(seed, 77))
@@ -503,6 +503,9 @@ func lxDiffCases(seed uint64, opsLen int) []lxDiffCase {
 		{"three-ports", 7001, 7003, seed + 6, func(p uint16) bool { return p == 7002 }, ops()},
 		{"top-of-port-space", 65500, 65535, seed + 7, func(p uint16) bool { return p%3 == 0 }, ops()},
 		{"all-denied", 40000, 40099, seed + 8, func(p uint16) bool { return true }, ops()},
+		// Four ports: the smallest range that bind(0) with SO_REUSEADDR
+		// splits in halves (high - low < 4 with high exclusive).
+		{"four-ports", 7010, 7013, seed + 10, func(p uint16) bool { return p == 7011 }, ops()},
 	}
 }
 
