@@ -98,6 +98,7 @@ func TestTinySuite(t *testing.T) {
 // TestResumeIdentical interrupts a suite run, resumes it, and checks that
 // runs.jsonl is byte for byte the file of an uninterrupted run.
 func TestResumeIdentical(t *testing.T) {
+	t.Parallel()
 	s := loadTiny(t)
 	full := t.TempDir()
 	if _, err := Run(context.Background(), s, Options{Out: full, Jobs: 2, Start: start}); err != nil {
@@ -137,6 +138,7 @@ func TestResumeIdentical(t *testing.T) {
 // TestShardAndMerge runs the suite as three shards and merges them: the
 // merged runs.jsonl equals that of one run.
 func TestShardAndMerge(t *testing.T) {
+	t.Parallel()
 	s := loadTiny(t)
 	full := t.TempDir()
 	if _, err := Run(context.Background(), s, Options{Out: full, Jobs: 2, Start: start}); err != nil {

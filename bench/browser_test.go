@@ -39,6 +39,7 @@ func browser(t *testing.T) string {
 // non-zero size on screen, the summary before the scenarios, and a
 // click on a numeric column header that puts the table in order.
 func TestReportHTMLInBrowser(t *testing.T) {
+	t.Parallel()
 	exe := browser(t)
 	s := loadTiny(t)
 	out := t.TempDir()

@@ -147,6 +147,7 @@ func metricOf(t *testing.T, runs []results.Run, metric string, sel func(*results
 // connects; the reproduction must be within the suite's 15 %, over 20
 // seeds (the model's per-seed spread is about 65 failures).
 func TestT1RandomWindowErrors(t *testing.T) {
+	t.Parallel()
 	s, sc := variant(t, "cloudflare-2024", "random-window", 20, nil, func(a AllocRef) bool {
 		return a.Params["window"] == "500" || a.Params["window"] == "1000"
 	})
@@ -224,6 +225,7 @@ func TestT1ParityScan(t *testing.T) {
 // 14,116/4.5 = 3,137 connections on average (within 3 %) and, inside one
 // 10 s salt period, no port comes back sooner than 14,116/8 = 1,764.
 func TestT2ReuseDistance(t *testing.T) {
+	t.Parallel()
 	s, sc := variant(t, "linux-2022", "reuse-distance", 2, map[string][]string{"attempts": {"200000"}}, func(a AllocRef) bool {
 		return a.Name == "linux" || (a.Name == "linux-5.12" && a.Params["entropy"] == "false")
 	})
@@ -306,6 +308,7 @@ func TestT2ReuseDistance(t *testing.T) {
 // (Linux 5.12) and 0.031 for 65,536 (Linux 5.18), and at least one pair
 // exists with probability 0.9998 and about 0.030.
 func TestT3CellCollisions(t *testing.T) {
+	t.Parallel()
 	s, sc := variant(t, "tracking", "cell-collisions", 400, nil, func(a AllocRef) bool { return a.Name == "linux-5.12" })
 	runs := runAll(t, s, nil)
 	if n := holds(t, sc, runs, func(p Published) bool { return p.Allocator == "linux-5.12" }); n != 1 {
@@ -380,6 +383,7 @@ func TestT3OARCClasses(t *testing.T) {
 // tcp_tw_reuse) instead of the suite's five to ten, at the published
 // rates and, for Linux, one just above the knee.
 func TestT4Knee(t *testing.T) {
+	t.Parallel()
 	full, err := Load("capacity")
 	if err != nil {
 		t.Fatal(err)
@@ -474,6 +478,7 @@ func cellKey(c *Cell) string {
 // 100 seeds of 5,000 flows each: the prefill pattern varies the drop share
 // by about a quarter from seed to seed at 98 %.
 func TestT5NetfilterDrops(t *testing.T) {
+	t.Parallel()
 	s, sc := variant(t, "netfilter", "random-occupancy", 100, map[string][]string{
 		"prefill":  {"0.90", "0.98", "0.99", "0.995"},
 		"attempts": {"5000"},

@@ -23,6 +23,7 @@ import (
 // then copy report.md, report.html, runs.csv, bench.txt, manifest.json,
 // suite.yaml and charts/*.png into docs/snat-race.
 func TestSnatRaceReference(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs 30 simulations of 240 s")
 	}
@@ -102,6 +103,7 @@ func runUnits(t *testing.T, s *Suite, keep func(*Cell) bool) []results.Run {
 // 15 % of the analytic share the chart draws, in every setting of the
 // node scenario.
 func TestSnatRaceAnalytic(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs 36 simulations of 240 s")
 	}
