@@ -97,32 +97,15 @@ func (e *errNamespace) Unwrap() error { return e.err }
 // observations, if any experiment could not be run to its end: probing
 // is all or nothing.
 func Measure(ctx context.Context, opt Options) (*Observations, error) {
-	if os.Getenv(ChildEnv) != "" {
-		return nil, fmt.Errorf("probe: refusing to start a probe inside a probe child (%s is set)", ChildEnv)
-	}
-	opt.Env = append(append([]string(nil), opt.Env...), ChildEnv+"=1")
 	exps := opt.Experiments
 	if exps == nil {
 		exps = Experiments()
 	}
-	if len(exps) == 0 {
-		return nil, errors.New("probe: no experiments to run")
-	}
-	names := map[string]bool{}
-	for _, e := range exps {
-		if err := e.Validate(); err != nil {
-			return nil, fmt.Errorf("probe: %w", err)
-		}
-		if names[e.Name] {
-			return nil, fmt.Errorf("probe: experiment %s appears twice", e.Name)
-		}
-		names[e.Name] = true
+	if err := startProbe(&opt, exps, func(e Experiment) string { return e.Name }, "experiments"); err != nil {
+		return nil, err
 	}
 	if opt.Parallel <= 0 {
 		opt.Parallel = defaultParallel
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = defaultTimeout
 	}
 	netns, err := parentNamespace()
 	if err != nil {
@@ -238,4 +221,33 @@ func noNamespaceError(rootErr, userErr error) error {
 		return &unavailableError{fmt.Sprintf("probe: cannot create a network namespace (as root: %v; in a user namespace: %v): %s", rootErr, userErr, allow)}
 	}
 	return &unavailableError{fmt.Sprintf("probe: cannot create a network namespace as an unprivileged user (%v): %s", userErr, allow)}
+}
+
+// startProbe checks what Measure and MeasureSNAT check before they start
+// a child: that this process is not a probe child itself, that there are
+// experiments (what names them in the error), each valid and none named
+// twice. It marks the children's environment in opt and fills its
+// default timeout.
+func startProbe[E interface{ Validate() error }](opt *Options, exps []E, name func(E) string, what string) error {
+	if os.Getenv(ChildEnv) != "" {
+		return fmt.Errorf("probe: refusing to start a probe inside a probe child (%s is set)", ChildEnv)
+	}
+	if len(exps) == 0 {
+		return fmt.Errorf("probe: no %s to run", what)
+	}
+	names := map[string]bool{}
+	for _, e := range exps {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+		if names[name(e)] {
+			return fmt.Errorf("probe: experiment %s appears twice", name(e))
+		}
+		names[name(e)] = true
+	}
+	opt.Env = append(append([]string(nil), opt.Env...), ChildEnv+"=1")
+	if opt.Timeout <= 0 {
+		opt.Timeout = defaultTimeout
+	}
+	return nil
 }

@@ -377,25 +377,8 @@ func WriteSNATTable(w io.Writer, k Kernel, rs []SNATResult, m SNATModel) error {
 // uses Exe, Args, Env and Timeout; progress, when not nil, is called
 // after each experiment. Like Measure, it is all or nothing.
 func MeasureSNAT(ctx context.Context, opt Options, exps []SNATExperiment, progress func(o *SNATObservation, wall time.Duration)) (*SNATObservations, error) {
-	if os.Getenv(ChildEnv) != "" {
-		return nil, fmt.Errorf("probe: refusing to start a probe inside a probe child (%s is set)", ChildEnv)
-	}
-	opt.Env = append(append([]string(nil), opt.Env...), ChildEnv+"=1")
-	if len(exps) == 0 {
-		return nil, errors.New("probe: no SNAT experiments to run")
-	}
-	names := map[string]bool{}
-	for _, e := range exps {
-		if err := e.Validate(); err != nil {
-			return nil, fmt.Errorf("probe: %w", err)
-		}
-		if names[e.Name] {
-			return nil, fmt.Errorf("probe: experiment %s appears twice", e.Name)
-		}
-		names[e.Name] = true
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = defaultTimeout
+	if err := startProbe(&opt, exps, func(e SNATExperiment) string { return e.Name }, "SNAT experiments"); err != nil {
+		return nil, err
 	}
 	netns, err := parentNamespace()
 	if err != nil {
