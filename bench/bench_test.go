@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/portsim/portsim/results"
 )
 
 func loadTiny(t *testing.T) *Suite {
@@ -215,5 +218,62 @@ func TestEmbeddedSuitesParse(t *testing.T) {
 	}
 	if _, err := Load("standrad"); err == nil || !strings.Contains(err.Error(), `did you mean "standard"?`) {
 		t.Errorf("Load(standrad) = %v", err)
+	}
+}
+
+// TestInMemory runs the tiny suite without an output directory: the runs
+// are those of a run that saves them, Options.Events writes the event log
+// of each run it names and no other, and there is nothing to resume.
+func TestInMemory(t *testing.T) {
+	s := loadTiny(t)
+	saved, err := Run(context.Background(), s, Options{Out: t.TempDir(), Jobs: 2, Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	logged := map[string]bool{}
+	mem, err := Run(context.Background(), s, Options{Jobs: 2, Events: func(u Unit) string {
+		if u.Replicate != 1 || u.Cell.Scenario.Name != "zipf" {
+			return ""
+		}
+		name := filepath.Join(dir, u.Cell.Alloc.Label()+".csv")
+		logged[name] = true
+		return name
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mem.Files) != 0 || mem.Ran != len(saved.Runs) {
+		t.Errorf("in memory: ran %d, wrote %q; want %d runs and no file", mem.Ran, mem.Files, len(saved.Runs))
+	}
+	for i := range saved.Runs {
+		a, b := saved.Runs[i], mem.Runs[i]
+		a.WallNS, b.WallNS = 0, 0
+		ja, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jb, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(string(ja), string(jb)); d != "" {
+			t.Errorf("run %d differs in memory (-saved +memory):\n%s", i, d)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || len(logged) != 2 {
+		t.Errorf("event logs %v written for %v; want the 2 zipf runs of replicate 1", entries, logged)
+	}
+	for name := range logged {
+		if b, err := os.ReadFile(name); err != nil || !bytes.HasPrefix(b, []byte(results.EventHeader+"\n")) {
+			t.Errorf("%s: not an event log (%v)", name, err)
+		}
+	}
+	if _, err := Run(context.Background(), s, Options{Resume: true}); err == nil || err.Error() != "resume: expected an output directory" {
+		t.Errorf("resume in memory: err %v, want a refusal", err)
 	}
 }

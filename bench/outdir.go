@@ -390,28 +390,3 @@ func ReadRuns(dir string) ([]results.Run, *results.Manifest, error) {
 	}
 	return runs, m, nil
 }
-
-// WriteResultDir writes the result files of runs made outside Run (by
-// portsim run with an event log) into an opened output directory, with its
-// marker and the suite text.
-func WriteResultDir(od *OutDir, s *Suite, runs []results.Run, start time.Time) error {
-	s, err := s.Portable()
-	if err != nil {
-		return err
-	}
-	fp, err := s.Fingerprint()
-	if err != nil {
-		return err
-	}
-	if err := od.WriteMarker(Marker{Suite: s.Name, Fingerprint: fp}); err != nil {
-		return err
-	}
-	if err := results.WriteFileAtomic(filepath.Join(od.Path, SuiteFile), func(w io.Writer) error {
-		_, err := w.Write(s.Data)
-		return err
-	}); err != nil {
-		return err
-	}
-	_, err = WriteOutputs(od.Path, s, runs, nil, "", start)
-	return err
-}

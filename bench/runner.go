@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,7 +28,9 @@ import (
 
 // Options control a suite run.
 type Options struct {
-	// Out is the output directory.
+	// Out is the output directory. Empty keeps the runs in memory only:
+	// nothing is saved as it completes, no result file is written, and
+	// there is nothing to resume.
 	Out string
 	// Jobs is the number of runs in parallel (default GOMAXPROCS).
 	Jobs int
@@ -43,6 +46,10 @@ type Options struct {
 	Commit string
 	// Start is the start time recorded in the manifest.
 	Start time.Time
+	// Events, when not nil, gives the event-log file of each run ("" for
+	// none), in place of the scenarios' events setting, which logs the
+	// first replicate of each cell to Out/events/.
+	Events func(Unit) string
 }
 
 // Outcome summarises a suite run.
@@ -58,6 +65,15 @@ type Outcome struct {
 	// Files lists the files written, relative to Out.
 	Files []string
 }
+
+// EventsError is a failure to write a run's event log (not a failure of
+// the run).
+type EventsError struct {
+	Err error
+}
+
+func (e *EventsError) Error() string { return e.Err.Error() }
+func (e *EventsError) Unwrap() error { return e.Err }
 
 // ErrInterrupted is wrapped by Run's error when ctx was cancelled. Every
 // run completed before stays in Out; `portsim bench -resume DIR` finishes
@@ -110,14 +126,19 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	od, err := OpenOut(opt.Out)
-	if err != nil {
-		return nil, err
-	}
-	defer od.Close()
-	cellsDir := filepath.Join(opt.Out, "cells")
-	if err := prepareOut(od, cellsDir, s, fp, opt); err != nil {
-		return nil, err
+	cellsDir := ""
+	if opt.Out != "" {
+		od, err := OpenOut(opt.Out)
+		if err != nil {
+			return nil, err
+		}
+		defer od.Close()
+		cellsDir = filepath.Join(opt.Out, "cells")
+		if err := prepareOut(od, cellsDir, s, fp, opt); err != nil {
+			return nil, err
+		}
+	} else if opt.Resume {
+		return nil, errors.New("resume: expected an output directory")
 	}
 	out := &Outcome{}
 	done := make([]*cellFile, len(units))
@@ -136,8 +157,10 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 		opt.Progress(out.Kept, len(units))
 	}
 
-	// The first run to fail cancels the others; its error is the one
-	// reported.
+	// The first run to fail cancels the others. The error reported is
+	// the failed run's first in suite order, so that runs failing for
+	// the same reason give the same message every time.
+	errs := make([]error, len(units))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(min(opt.Jobs, max(len(todo), 1)))
 	var mu sync.Mutex
@@ -147,8 +170,9 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 			break
 		}
 		g.Go(func() error {
-			cf, err := runUnit(gctx, units[i], opt.Out, cellsDir, fp)
+			cf, err := runUnit(gctx, units[i], opt, cellsDir, fp)
 			if err != nil {
+				errs[i] = err
 				return err
 			}
 			mu.Lock()
@@ -163,8 +187,13 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 		})
 	}
 	firstErr := g.Wait()
-	if firstErr != nil && !errors.Is(firstErr, context.Canceled) {
-		return nil, firstErr
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	if opt.Out == "" && (firstErr != nil || ctx.Err() != nil) {
+		return nil, cmp.Or(ctx.Err(), firstErr) // nothing saved, nothing to resume
 	}
 	if firstErr != nil || ctx.Err() != nil {
 		missing := len(units) - out.Kept - out.Ran
@@ -176,6 +205,9 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 		out.Runs = append(out.Runs, cf.Run)
 		out.Wall += time.Duration(cf.WallNS)
 		out.Attempts += cf.Run.Attempts
+	}
+	if opt.Out == "" {
+		return out, nil
 	}
 	files, err := WriteOutputs(opt.Out, s, out.Runs, timings(done), opt.Commit, opt.Start)
 	if err != nil {
@@ -277,30 +309,48 @@ func readCell(dir, key, fp string) (*cellFile, error) {
 	return &cf, nil
 }
 
-// runUnit runs one unit and saves it atomically.
-func runUnit(ctx context.Context, u Unit, out, cellsDir, fp string) (*cellFile, error) {
+// runUnit runs one unit and, with an output directory, saves it
+// atomically in cellsDir.
+func runUnit(ctx context.Context, u Unit, opt Options, cellsDir, fp string) (*cellFile, error) {
 	c := u.Cell
 	cfg, err := c.Config(u.Replicate)
 	if err != nil {
 		return nil, err
 	}
 	key := c.Key(u.Replicate)
-	var run results.Run
-	if c.Scenario.Events && u.Replicate == 0 {
+	events := ""
+	switch {
+	case opt.Events != nil:
+		events = opt.Events(u)
+	case c.Scenario.Events && u.Replicate == 0:
 		// Event logs are a few MB each; the charts draw the first
 		// replicate's only.
-		run, err = runWithEvents(ctx, cfg, out, eventsName(c, u.Replicate))
+		events = filepath.Join(opt.Out, eventsName(c, u.Replicate))
+		if err := os.MkdirAll(filepath.Dir(events), 0o755); err != nil {
+			return nil, &EventsError{err}
+		}
+	}
+	var run results.Run
+	if events != "" {
+		run, err = runWithEvents(ctx, cfg, events)
 	} else {
 		run, err = sim.Run(ctx, cfg)
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) || errors.As(err, new(*EventsError)) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("scenario %s %s (%s, seed %d): %w", c.Scenario.Name, formatLabels(c.Labels), c.Alloc.Label(), u.Replicate, err)
+		where := c.Scenario.Name
+		if l := formatLabels(c.Labels); l != "" {
+			where += " " + l
+		}
+		return nil, fmt.Errorf("scenario %s (%s, seed %d): %w", where, c.Alloc.Label(), u.Replicate, err)
 	}
 	c.Identify(&run, u.Replicate)
 	cf := &cellFile{Key: key, Fingerprint: fp, Run: run, WallNS: run.WallNS}
+	if cellsDir == "" {
+		return cf, nil
+	}
 	err = results.WriteFileAtomic(filepath.Join(cellsDir, cellName(key)), func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(cf)
 	})
@@ -339,23 +389,27 @@ func eventsFile(scenario string, labels map[string]string, alloc string, r int) 
 	return filepath.Join("events", clean+".csv")
 }
 
-// runWithEvents runs cfg writing its event log atomically to out/name.
-func runWithEvents(ctx context.Context, cfg sim.Config, out, name string) (results.Run, error) {
-	path := filepath.Join(out, name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return results.Run{}, err
-	}
+// runWithEvents runs cfg writing its event log atomically to path: an
+// interrupted or failed run leaves no truncated log, and an earlier log
+// stays as it was. A failure to write the log is an *EventsError.
+func runWithEvents(ctx context.Context, cfg sim.Config, path string) (results.Run, error) {
 	var run results.Run
+	var simErr error
 	err := results.WriteFileAtomic(path, func(w io.Writer) error {
 		ew := results.NewEventWriter(w)
 		cfg.OnAttempt = ew.Write
-		var err error
-		if run, err = sim.Run(ctx, cfg); err != nil {
-			return err
+		if run, simErr = sim.Run(ctx, cfg); simErr != nil {
+			return simErr
 		}
 		return ew.Flush()
 	})
-	return run, err
+	if simErr != nil {
+		return run, simErr
+	}
+	if err != nil {
+		return run, &EventsError{err}
+	}
+	return run, nil
 }
 
 // formatLabels writes labels as "k=v,k=v" in key order.

@@ -9,20 +9,16 @@ import (
 	"io"
 	"maps"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/portsim/portsim/allocator"
 	"github.com/portsim/portsim/bench"
 	"github.com/portsim/portsim/internal/suggest"
 	"github.com/portsim/portsim/report"
 	"github.com/portsim/portsim/results"
-	"github.com/portsim/portsim/sim"
 	"github.com/portsim/portsim/sim/workload"
 )
 
@@ -326,116 +322,38 @@ func (a *app) runRun(ctx context.Context, args []string, stdout, stderr io.Write
 // runAll runs the suite of portsim run, writing the result files to out
 // and event logs to events when they are set.
 func runAll(ctx context.Context, s *bench.Suite, out, events string, start time.Time) ([]results.Run, error) {
-	var runs []results.Run
-	var err error
-	if out != "" && events == "" {
-		oc, err := bench.Run(ctx, s, bench.Options{Out: out, Start: start})
-		if err != nil {
-			return nil, dirFlag(err, false)
-		}
-		runs = oc.Runs
-	} else {
-		var od *bench.OutDir
-		if out != "" {
-			// Claim the directory before the runs, so that a bad -o fails at once.
-			if od, err = bench.OpenOut(out); err != nil {
-				return nil, dirFlag(err, false)
-			}
-			defer od.Close()
-		}
-		if runs, err = runUnits(ctx, s, events); err != nil {
-			return nil, err
-		}
-		if od != nil {
-			if err := bench.WriteResultDir(od, s, runs, start); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return runs, nil
-}
-
-// runUnits runs every unit of s in parallel and returns the runs in suite
-// order, writing event logs when eventsPath is set.
-func runUnits(ctx context.Context, s *bench.Suite, eventsPath string) ([]results.Run, error) {
-	units, err := s.Units()
-	if err != nil {
-		return nil, err
-	}
-	runs := make([]results.Run, len(units))
-	// Every unit runs; the error reported is the first in suite order,
-	// so the same input always gives the same message.
-	errs := make([]error, len(units))
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, u := range units {
-		g.Go(func() error {
-			errs[i] = runOne(ctx, s, u, len(units), eventsPath, &runs[i])
-			return nil
-		})
-	}
-	_ = g.Wait() // the units report through errs
-	for _, err := range errs {
+	opt := bench.Options{Out: out, Start: start}
+	if events != "" {
+		units, err := s.Units()
 		if err != nil {
 			return nil, err
 		}
+		opt.Events = func(u bench.Unit) string { return eventsPath(events, u, len(units), s.Seeds) }
 	}
-	return runs, nil
+	oc, err := bench.Run(ctx, s, opt)
+	if err != nil {
+		if ee, ok := errors.AsType[*bench.EventsError](err); ok {
+			return nil, usagef("flag -events: %v", ee.Err)
+		}
+		return nil, dirFlag(err, false)
+	}
+	return oc.Runs, nil
 }
 
-// runOne runs one unit of a suite of n units into *out, writing its
-// event log when eventsPath is set.
-func runOne(ctx context.Context, s *bench.Suite, u bench.Unit, n int, eventsPath string, out *results.Run) error {
-	cfg, err := u.Cell.Config(u.Replicate)
-	if err != nil {
-		return err
+// eventsPath is the event log of unit u of n: path itself for one run,
+// else path with -ALLOCATOR (and -REPLICATE with several seeds) before
+// its extension.
+func eventsPath(path string, u bench.Unit, n, seeds int) string {
+	if n == 1 {
+		return path
 	}
-	if eventsPath != "" {
-		path := eventsPath
-		if n > 1 {
-			ext := filepath.Ext(path)
-			path = strings.TrimSuffix(path, ext) + "-" + u.Cell.Alloc.Label()
-			if s.Seeds > 1 {
-				path += "-" + strconv.Itoa(u.Replicate)
-			}
-			path += ext
-		}
-		// Written atomically: an interrupted run leaves no
-		// truncated log, and an earlier log stays as it was.
-		var r results.Run
-		err := results.WriteFileAtomic(path, func(w io.Writer) error {
-			ew := results.NewEventWriter(w)
-			cfg.OnAttempt = ew.Write
-			var err error
-			if r, err = sim.Run(ctx, cfg); err != nil {
-				return errSim{err}
-			}
-			return ew.Flush()
-		})
-		if err != nil {
-			if se, ok := errors.AsType[errSim](err); ok {
-				return se.err
-			}
-			return usagef("flag -events: %v", err)
-		}
-		u.Cell.Identify(&r, u.Replicate)
-		*out = r
-		return nil
+	ext := filepath.Ext(path)
+	path = strings.TrimSuffix(path, ext) + "-" + u.Cell.Alloc.Label()
+	if seeds > 1 {
+		path += "-" + strconv.Itoa(u.Replicate)
 	}
-	r, err := sim.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	u.Cell.Identify(&r, u.Replicate)
-	*out = r
-	return nil
+	return path + ext
 }
-
-// errSim carries a simulation error out of an event-log writer, so that
-// it is not mistaken for a failure to write the log.
-type errSim struct{ err error }
-
-func (e errSim) Error() string { return e.err.Error() }
 
 // suiteTrace returns the trace the (one-scenario) suite of portsim run
 // replays, if any, and its name as given.
