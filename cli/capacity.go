@@ -93,7 +93,7 @@ func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	o.settings = given(args)
+	o.settings = given()
 	var rate float64
 	var settings [][2]string
 	for _, kv := range o.settings {

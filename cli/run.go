@@ -57,24 +57,20 @@ func (s *stringList) String() string     { return strings.Join(*s, " ") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // settingFlags registers one string flag per bench setting and returns a
-// function that lists the ones the user gave, in command-line order.
-func settingFlags(fs *flag.FlagSet) func(args []string) [][2]string {
+// function that lists the ones the user gave, in the order of
+// bench.Settings: settings mean the same in any order, so the suite a
+// command line builds does not depend on the order of its flags.
+func settingFlags(fs *flag.FlagSet) func() [][2]string {
 	for _, st := range bench.Settings() {
 		fs.String(st.Name, "", st.Usage)
 	}
-	return func(args []string) [][2]string {
+	return func() [][2]string {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		var out [][2]string
-		seen := map[string]bool{}
-		for _, a := range args {
-			name := strings.TrimLeft(a, "-")
-			name, _, _ = strings.Cut(name, "=")
-			if set[name] && !seen[name] {
-				if _, err := bench.LookupSetting(name); err == nil {
-					seen[name] = true
-					out = append(out, [2]string{name, fs.Lookup(name).Value.String()})
-				}
+		for _, st := range bench.Settings() {
+			if set[st.Name] {
+				out = append(out, [2]string{st.Name, fs.Lookup(st.Name).Value.String()})
 			}
 		}
 		return out
@@ -259,7 +255,7 @@ func (a *app) runRun(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	o.settings = given(args)
+	o.settings = given()
 	if err := o.checkSettings(); err != nil {
 		return err
 	}
