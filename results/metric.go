@@ -3,10 +3,11 @@ package results
 import "math"
 
 // How a metric is added: a quantity the simulator already records is one
-// entry in Metrics; a quantity measured at each successful allocation is
-// a field of Run (run.go) and a few lines in Allocated below, which the
-// simulator calls for every allocation, with what it remembers of the
-// port and the destination.
+// entry in Metrics; a quantity measured at an event is a field of Run
+// (run.go) and a few lines in the method below that the simulator calls
+// for every such event: Allocated (with what it remembers of the port and
+// the destination), Succeeded, Failed, Clashed, TookOver, Killed or
+// Sampled.
 
 // oarcWindow is the number of successive ports the DNS-OARC port test
 // looks at.
@@ -80,6 +81,58 @@ func (r *Run) Allocated(dst *DestState, n int, now, lastClose int64, lastSeq uin
 		r.OARC.Record(uint64(math.Round(math.Sqrt(max(v, 0)))))
 		dst.oarcN, dst.oarcS, dst.oarcQ = 0, 0, 0
 	}
+}
+
+// Succeeded records an attempt that got port after checking probes
+// candidate ports. (Probes and ProbesOK are the sums of ProbesByParity and
+// ProbesFail, made when the run ends.) Under the SNAT race it is called
+// when the flow's conntrack entry is confirmed, latency ns after its first
+// SYN; latency is ignored otherwise.
+func (r *Run) Succeeded(port uint16, probes, latency uint64) {
+	r.Successes++
+	r.ProbesByParity[port&1].Record(probes)
+	if r.ConnectLatency != nil {
+		r.ConnectLatency.Record(latency)
+	}
+}
+
+// Failed records an attempt that failed at virtual time now (ns) after
+// checking probes candidate ports: the allocator found no port, or, with
+// pool set, the pool of TCP control blocks was full.
+func (r *Run) Failed(now int64, probes uint64, pool bool) {
+	r.Failures++
+	if pool {
+		r.PoolFailures++
+	}
+	r.ProbesFail.Record(probes)
+	if r.FirstFailureNS < 0 {
+		r.FirstFailureNS = now
+	}
+}
+
+// Clashed records a flow of the SNAT race whose tuple was taken by
+// another flow confirmed first: its SYN is dropped, and it is sent again,
+// or with gaveUp the connect() fails after its last retransmission.
+func (r *Run) Clashed(gaveUp bool) {
+	r.Clashes++
+	if gaveUp {
+		r.ConnectFailures++
+	} else {
+		r.SynRetransmits++
+	}
+}
+
+// TookOver records a new connection taking over a TIME_WAIT 4-tuple
+// (tcp_tw_reuse).
+func (r *Run) TookOver() { r.TWTakeovers++ }
+
+// Killed records a TIME_WAIT ended early to free a TCP control block.
+func (r *Run) Killed() { r.PCBKills++ }
+
+// Sampled records one occupancy sample: the connections established and
+// the 4-tuples in TIME_WAIT.
+func (r *Run) Sampled(established, timeWait int64) {
+	r.Occupancy.Add(uint32(established), uint32(timeWait))
 }
 
 // Metric is one scalar measure of a Run: a column of runs.csv, a value of

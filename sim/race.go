@@ -114,18 +114,16 @@ type race struct {
 	seq     uint64
 	delay   *workload.Sampler
 	cpuRNG  *rand.Rand
-	latency *results.Hist
 }
 
 func newRace(cfg Race, seed uint64) *race {
 	src := rand.NewPCG(seed, 0x636f6e6669726d) // "confirm"
 	return &race{
-		cfg:     cfg,
-		busy:    make([]int64, cfg.CPUs),
-		free:    -1,
-		delay:   cfg.ConfirmDelay.NewSampler(src),
-		cpuRNG:  rand.New(rand.NewPCG(seed, 0x637075)), // "cpu"
-		latency: &results.Hist{},
+		cfg:    cfg,
+		busy:   make([]int64, cfg.CPUs),
+		free:   -1,
+		delay:  cfg.ConfirmDelay.NewSampler(src),
+		cpuRNG: rand.New(rand.NewPCG(seed, 0x637075)), // "cpu"
 	}
 }
 
@@ -207,7 +205,7 @@ func (s *state) raceLoop(ctx context.Context) error {
 			}
 		default:
 			s.now = ts
-			s.res.Occupancy.Add(uint32(s.est), uint32(s.timewait))
+			s.res.Sampled(s.est, s.timewait)
 			s.nextSample += s.sampleStep
 		}
 	}
@@ -301,12 +299,7 @@ func (s *state) choose(id int32) error {
 		// No tuple: the SYN is dropped without an entry, and the
 		// connect() ends here as a failure, as in the one-CPU model. Its
 		// confirm event finds the flight gone.
-		r := &s.res
-		r.Failures++
-		r.ProbesFail.Record(uint64(fl.probes))
-		if r.FirstFailureNS < 0 {
-			r.FirstFailureNS = s.now
-		}
+		s.res.Failed(s.now, uint64(fl.probes), false)
 		fl.tries = -1 // marks the pending confirm as void
 		if s.inside != nil {
 			s.inside.abandon(fl.ik)
@@ -334,9 +327,7 @@ func (s *state) confirm(id int32) error {
 	taken := s.rec(dst, port).lastSeq != fl.snap || (c.blocked(port) && !(fl.granted && dst.inTW(port)))
 	res := &s.res
 	if !taken {
-		res.Successes++
-		res.ProbesByParity[port&1].Record(uint64(fl.probes))
-		r.latency.Record(uint64(s.now - fl.first))
+		res.Succeeded(port, uint64(fl.probes), uint64(s.now-fl.first))
 		a := fl.arr
 		if s.inside != nil {
 			s.inside.cur = fl.ik
@@ -344,15 +335,14 @@ func (s *state) confirm(id int32) error {
 		s.establish(&a, src, dst, port)
 		return s.finish(id, port, true)
 	}
-	res.Clashes++
-	if fl.tries > r.cfg.SynRetries {
-		res.ConnectFailures++
+	gaveUp := fl.tries > r.cfg.SynRetries
+	res.Clashed(gaveUp)
+	if gaveUp {
 		if s.inside != nil {
 			s.inside.abandon(fl.ik)
 		}
 		return s.finish(id, port, false)
 	}
-	res.SynRetransmits++
 	at := fl.sent + int64(r.cfg.SynRTO)<<(fl.tries-1)
 	if at < s.now { // overflow or a timeout shorter than the delay
 		at = s.now

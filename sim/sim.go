@@ -402,7 +402,7 @@ func newState(cfg Config) (*state, error) {
 	}
 	if cfg.Race.On() {
 		s.race = newRace(cfg.Race, cfg.Seed)
-		s.res.ConnectLatency = s.race.latency
+		s.res.ConnectLatency = &results.Hist{} // recorded by Succeeded
 	}
 	return s, nil
 }
@@ -667,7 +667,7 @@ func (s *state) loop(ctx context.Context) error {
 			}
 		default:
 			s.now = ts
-			s.res.Occupancy.Add(uint32(s.est), uint32(s.timewait))
+			s.res.Sampled(s.est, s.timewait)
 			s.nextSample += s.sampleStep
 		}
 	}
@@ -713,18 +713,13 @@ func (s *state) arrive() error {
 			return fmt.Errorf("sim: allocator %s returned port %d for %v at %v, which is not free (outside the range, reserved or in use)",
 				s.cfg.Allocator.Name, port, a.Flow.Dst, time.Duration(s.now))
 		}
-		r.Successes++
-		r.ProbesByParity[port&1].Record(probes) // Probes and ProbesOK are derived in result
+		r.Succeeded(port, probes, 0)
 		s.establish(a, src, dst, port)
 	case errors.Is(err, allocator.ErrExhausted):
 		if s.inside != nil {
 			s.inside.abandon(s.inside.cur)
 		}
-		r.Failures++
-		r.ProbesFail.Record(probes)
-		if r.FirstFailureNS < 0 {
-			r.FirstFailureNS = s.now
-		}
+		r.Failed(s.now, probes, false)
 	default:
 		return fmt.Errorf("sim: allocator %s at %v: %w", s.cfg.Allocator.Name, time.Duration(s.now), err)
 	}
@@ -755,7 +750,7 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 		dst.clearTW(port)
 		dst.taken = true
 		s.timewait--
-		s.res.TWTakeovers++
+		s.res.TookOver()
 		if s.trackUsed {
 			src.used.dec(port) // the TIME_WAIT socket is gone
 		}
@@ -903,7 +898,7 @@ func (s *state) killOldestTW() bool {
 			d.clearTW(t.port)
 			s.timewait--
 			s.free(d, t.port, t.bind)
-			s.res.PCBKills++
+			s.res.Killed()
 			return true
 		}
 	}
@@ -916,16 +911,8 @@ func (s *state) killOldestTW() bool {
 // With pool false it is an inside host (Config.Inside) that found no
 // port free: the connect fails there, before the NAT sees it.
 func (s *state) poolFailure(a *workload.Arrival, pool bool) error {
-	r := &s.res
-	r.Attempts++
-	r.Failures++
-	if pool {
-		r.PoolFailures++
-	}
-	r.ProbesFail.Record(0)
-	if r.FirstFailureNS < 0 {
-		r.FirstFailureNS = s.now
-	}
+	s.res.Attempts++
+	s.res.Failed(s.now, 0, pool)
 	if s.fb != nil {
 		s.fb.Done(*a, false)
 	}
