@@ -127,7 +127,7 @@ type Setting struct {
 
 // Settings returns every setting, in the order help text lists them.
 func Settings() []Setting {
-	return []Setting{
+	stack := []Setting{
 		{"range", "ephemeral port range LO-HI (default: the allocator's OS default)", true, func(s *Setup, v string) error {
 			r, err := allocator.ParseRange(v)
 			if err != nil {
@@ -145,7 +145,7 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"time-wait", "TIME_WAIT length held by the side that closes first, e.g. 60s; 0 for none (default: the allocator's OS default)", true, func(s *Setup, v string) error {
-			d, err := parseDuration(v, true)
+			d, err := workload.ParseDuration(v, true)
 			s.Stack.TimeWait = d
 			return err
 		}},
@@ -158,7 +158,7 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"tw-reuse-delay", "tcp_tw_reuse_delay: time after TIME_WAIT begins before it may be taken over (default 1s on Linux)", true, func(s *Setup, v string) error {
-			d, err := parseDuration(v, true)
+			d, err := workload.ParseDuration(v, true)
 			s.Stack.TWReuseDelay = d
 			return err
 		}},
@@ -183,28 +183,14 @@ func Settings() []Setting {
 			s.Workload.Rate = f
 			return err
 		}},
-		{"burst-on", "length of the on-periods of burst arrivals, e.g. 1s", true, func(s *Setup, v string) error {
-			d, err := parseDuration(v, false)
-			s.Workload.BurstOn = d
-			return err
-		}},
-		{"burst-off", "length of the off-periods of burst arrivals, e.g. 9s", true, func(s *Setup, v string) error {
-			d, err := parseDuration(v, true)
-			s.Workload.BurstOff = d
-			return err
-		}},
-		{"clients", "closed-loop clients, each reconnecting a think time after its connection closes", true, func(s *Setup, v string) error {
-			n, err := parseCount(v)
-			s.Workload.Clients = n
-			return err
-		}},
-		{"think", "closed-loop think time distribution, e.g. exp:1s (default exp:1s)", true, func(s *Setup, v string) error {
-			d, err := workload.ParseDist(v)
-			s.Workload.Think = d
-			return err
-		}},
+	}
+	// The arrival processes' own parameters, declared with them.
+	for _, p := range workload.Params() {
+		stack = append(stack, Setting{p.Name, p.Usage, true, func(s *Setup, v string) error { return p.Set(&s.Workload, v) }})
+	}
+	return append(stack, []Setting{
 		{"destinations", "number of destinations (default 1)", true, func(s *Setup, v string) error {
-			n, err := parseCount(v)
+			n, err := workload.ParseCount(v)
 			s.Workload.Destinations = n
 			return err
 		}},
@@ -233,7 +219,7 @@ func Settings() []Setting {
 			return err
 		}},
 		{"sources", "number of source IP addresses, used round-robin (default 1)", true, func(s *Setup, v string) error {
-			n, err := parseCount(v)
+			n, err := workload.ParseCount(v)
 			s.Workload.Sources = n
 			return err
 		}},
@@ -301,7 +287,7 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"duration", "simulated time to run, e.g. 10m (default 60s, a trace replays whole); 0 for no limit when attempts is set", true, func(s *Setup, v string) error {
-			d, err := parseDuration(v, true)
+			d, err := workload.ParseDuration(v, true)
 			s.Duration, s.DurationSet = d, true
 			return err
 		}},
@@ -322,12 +308,12 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"sample", "occupancy sampling step (default 100ms)", true, func(s *Setup, v string) error {
-			d, err := parseDuration(v, false)
+			d, err := workload.ParseDuration(v, false)
 			s.SampleEvery = d
 			return err
 		}},
 		{"cpus", "CPUs translating new flows at once; above 1 models the SNAT race (default 1: none)", true, func(s *Setup, v string) error {
-			n, err := parseCount(v)
+			n, err := workload.ParseCount(v)
 			if err == nil && n > 4096 {
 				err = fmt.Errorf("%q: expected a whole number in 1..4096", v)
 			}
@@ -363,7 +349,7 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"syn-rto", "first SYN retransmission timeout after a clash, doubled each time (default 1s, Linux TCP_TIMEOUT_INIT)", true, func(s *Setup, v string) error {
-			d, err := parseDuration(v, false)
+			d, err := workload.ParseDuration(v, false)
 			s.Race.SynRTO = d
 			return err
 		}},
@@ -375,7 +361,7 @@ func Settings() []Setting {
 			s.Race.SynRetries = n
 			return nil
 		}},
-	}
+	}...)
 }
 
 // SettingNames returns the names of all settings.
@@ -505,41 +491,12 @@ func (s *Setup) StartState() []workload.StateRecord {
 	return out
 }
 
-// maxSimTime bounds every duration setting: beyond about 292 years a
-// time.Duration overflows.
-const maxSimTime = 100 * 365 * 24 * time.Hour
-
-func parseDuration(v string, zeroOK bool) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(v))
-	want := "a positive duration such as 60s or 10m"
-	if zeroOK {
-		want = "a duration >= 0 such as 60s or 10m"
-	}
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("%q: expected %s", v, want)
-	case d < 0 || (d == 0 && !zeroOK):
-		return 0, fmt.Errorf("%q: expected %s", v, want)
-	case d > maxSimTime:
-		return 0, fmt.Errorf("%q is absurdly long: expected at most %v (100 years)", v, maxSimTime)
-	}
-	return d, nil
-}
-
 func parsePositive(v string) (float64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
 		return 0, fmt.Errorf("%q: expected a positive finite number", v)
 	}
 	return f, nil
-}
-
-func parseCount(v string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q: expected a whole number >= 1", v)
-	}
-	return n, nil
 }
 
 func parseBool(v string) (bool, error) {
@@ -554,8 +511,7 @@ func parseBool(v string) (bool, error) {
 // (-rate N, -hold DIST).
 var settingArgs = map[string]string{
 	"range": "LO-HI", "reserved": "PORTS", "time-wait": "D", "tw-reuse": "N", "tw-reuse-delay": "D",
-	"timestamps": "BOOL", "scope": "SCOPE", "arrivals": "KIND", "rate": "N", "burst-on": "D",
-	"burst-off": "D", "clients": "N", "think": "DIST", "destinations": "N", "dest-order": "ORDER",
+	"timestamps": "BOOL", "scope": "SCOPE", "arrivals": "KIND", "rate": "N", "destinations": "N", "dest-order": "ORDER",
 	"loopback": "BOOL", "sources": "N", "hold": "DIST", "close": "SIDE", "path": "PATH",
 	"orig-ports": "LO-HI", "trace": "FILE", "rate-scale": "K", "state": "FILE", "duration": "D", "attempts": "N", "prefill": "F",
 	"sample": "D", "cpus": "N", "confirm-delay": "DIST", "syn-rto": "D", "syn-retries": "N",
@@ -567,6 +523,11 @@ var settingArgs = map[string]string{
 func (st Setting) Arg() string {
 	if a, ok := settingArgs[st.Name]; ok {
 		return a
+	}
+	for _, p := range workload.Params() {
+		if p.Name == st.Name {
+			return p.Arg
+		}
 	}
 	return "VALUE"
 }
@@ -588,8 +549,7 @@ func (e *SettingError) Error() string {
 
 // specFields maps the workload's fields to the settings that set them.
 var specFields = map[string]string{
-	"Arrivals": "arrivals", "Rate": "rate", "BurstOn": "burst-on", "BurstOff": "burst-off",
-	"Clients": "clients", "Think": "think", "Destinations": "destinations", "DestOrder": "dest-order",
+	"Arrivals": "arrivals", "Rate": "rate", "Destinations": "destinations", "DestOrder": "dest-order",
 	"ZipfS": "dest-order", "Sources": "sources", "Hold": "hold", "Close": "close", "Path": "path",
 	"OrigPorts": "orig-ports", "TraceOpen": "trace", "TraceScale": "rate-scale",
 }
@@ -601,6 +561,11 @@ func settingError(err error) error {
 		return err
 	}
 	name, ok := specFields[se.Field]
+	for _, p := range workload.Params() {
+		if p.Field == se.Field {
+			name, ok = p.Name, true
+		}
+	}
 	if !ok {
 		return err
 	}

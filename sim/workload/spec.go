@@ -235,6 +235,29 @@ type Spec struct {
 	TraceScale float64
 }
 
+// Params returns the parameters of the arrival processes that have
+// their own, in the order help text lists them (after the rate).
+func Params() []Param {
+	return []Param{
+		{"burst-on", "D", "length of the on-periods of burst arrivals, e.g. 1s", "BurstOn", func(s *Spec, v string) (err error) {
+			s.BurstOn, err = ParseDuration(v, false)
+			return err
+		}},
+		{"burst-off", "D", "length of the off-periods of burst arrivals, e.g. 9s", "BurstOff", func(s *Spec, v string) (err error) {
+			s.BurstOff, err = ParseDuration(v, true)
+			return err
+		}},
+		{"clients", "N", "closed-loop clients, each reconnecting a think time after its connection closes", "Clients", func(s *Spec, v string) (err error) {
+			s.Clients, err = ParseCount(v)
+			return err
+		}},
+		{"think", "DIST", "closed-loop think time distribution, e.g. exp:1s (default exp:1s)", "Think", func(s *Spec, v string) (err error) {
+			s.Think, err = ParseDist(v)
+			return err
+		}},
+	}
+}
+
 // SpecError is the error Validate returns: the field that is wrong, its
 // value and the expected form.
 type SpecError struct {
