@@ -4,9 +4,7 @@
 package bench
 
 import (
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -174,12 +172,6 @@ func LoadWith(reg allocator.Set, nameOrPath string) (*Suite, error) {
 		return nil, fmt.Errorf("suite: %w", err)
 	}
 	return ParseWith(reg, data, nameOrPath, filepath.Dir(nameOrPath))
-}
-
-// Hash returns the hex SHA-256 of the suite text.
-func (s *Suite) Hash() string {
-	h := sha256.Sum256(s.Data)
-	return hex.EncodeToString(h[:])
 }
 
 // Parse reads a suite from YAML. file names it in errors and dir resolves

@@ -77,13 +77,6 @@ func (s *StateWriter) header() {
 	}
 }
 
-// Comment writes a comment line ("# text").
-func (s *StateWriter) Comment(text string) error {
-	s.header()
-	_, err := s.w.WriteString("# " + text + "\n")
-	return wrapState(err)
-}
-
 // Write appends one socket.
 func (s *StateWriter) Write(r StateRecord) error {
 	s.header()

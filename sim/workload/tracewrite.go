@@ -14,11 +14,10 @@ import (
 // the reader turns back into the same durations. Lines are buffered:
 // call Flush at the end. A TraceWriter is not safe for concurrent use.
 type TraceWriter struct {
-	w       *bufio.Writer
-	buf     []byte
-	begun   bool
-	prev    time.Duration
-	written int64
+	w     *bufio.Writer
+	buf   []byte
+	begun bool
+	prev  time.Duration
 }
 
 // NewTraceWriter returns a writer of a trace to w.
@@ -69,13 +68,9 @@ func (t *TraceWriter) Write(r TraceRecord) error {
 	b = append(b, r.Close.String()...)
 	b = append(b, '\n')
 	t.buf = b
-	t.written++
 	_, err := t.w.Write(b)
 	return wrapWrite(err)
 }
-
-// Written returns the number of records written.
-func (t *TraceWriter) Written() int64 { return t.written }
 
 // Flush writes the header, if no line was written, and any buffered lines.
 func (t *TraceWriter) Flush() error {
