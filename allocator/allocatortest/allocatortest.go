@@ -225,8 +225,8 @@ func testInRange(t *testing.T, spec allocator.Spec, params map[string]string) {
 					tab.Hold(p, f)
 					held = append(held, heldPort{p, f})
 				}
-				// Release about as many as are allocated, keeping the
-				// table between a third and two thirds full.
+				// Release about as many as are allocated, and never
+				// leave more than 600 ports held.
 				for len(held) > 0 && (len(held) > 600 || rng.IntN(3) == 0) {
 					j := rng.IntN(len(held))
 					h := held[j]
