@@ -130,70 +130,35 @@ func Settings() []Setting {
 	stack := []Setting{
 		{"range", "ephemeral port range LO-HI (default: the allocator's OS default)", true, func(s *Setup, v string) error {
 			r, err := allocator.ParseRange(v)
-			if err != nil {
-				return err
-			}
 			s.Stack.Range.Lo, s.Stack.Range.Hi = r.Lo, r.Hi
-			return nil
-		}},
-		{"reserved", "reserved ports never handed out, e.g. 8080,9000-9100 (default none)", true, func(s *Setup, v string) error {
-			sp, err := allocator.ParseSpans(v)
-			if err != nil {
-				return err
-			}
-			s.Stack.Range.Reserved = sp
-			return nil
-		}},
-		{"time-wait", "TIME_WAIT length held by the side that closes first, e.g. 60s; 0 for none (default: the allocator's OS default)", true, func(s *Setup, v string) error {
-			d, err := workload.ParseDuration(v, true)
-			s.Stack.TimeWait = d
 			return err
 		}},
-		{"tw-reuse", "tcp_tw_reuse: 0 never, 1 always, 2 loopback destinations only (default: the OS default, 2 on Linux)", true, func(s *Setup, v string) error {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil || n < 0 || n > 2 {
-				return fmt.Errorf("%q: expected 0, 1 or 2", v)
-			}
-			s.Stack.TWReuse = n
-			return nil
-		}},
-		{"tw-reuse-delay", "tcp_tw_reuse_delay: time after TIME_WAIT begins before it may be taken over (default 1s on Linux)", true, func(s *Setup, v string) error {
-			d, err := workload.ParseDuration(v, true)
-			s.Stack.TWReuseDelay = d
-			return err
-		}},
-		{"timestamps", "TCP timestamps on (true/false); TIME_WAIT take-over needs them (default: the OS default)", true, func(s *Setup, v string) error {
-			b, err := parseBool(v)
-			s.Stack.Timestamps = b
-			return err
-		}},
-		{"scope", "sharing rule of connect(): 4-tuple or exclusive (default: the OS default)", true, func(s *Setup, v string) error {
-			sc, err := allocator.ParseScope(strings.TrimSpace(v))
-			s.Stack.Scope = sc
-			return err
-		}},
+		{"reserved", "reserved ports never handed out, e.g. 8080,9000-9100 (default none)", true,
+			set(allocator.ParseSpans, func(s *Setup) *[]allocator.Span { return &s.Stack.Range.Reserved })},
+		{"time-wait", "TIME_WAIT length held by the side that closes first, e.g. 60s; 0 for none (default: the allocator's OS default)", true,
+			set(duration(true), func(s *Setup) *time.Duration { return &s.Stack.TimeWait })},
+		{"tw-reuse", "tcp_tw_reuse: 0 never, 1 always, 2 loopback destinations only (default: the OS default, 2 on Linux)", true,
+			set(wholeIn(0, 2, "0, 1 or 2"), func(s *Setup) *int { return &s.Stack.TWReuse })},
+		{"tw-reuse-delay", "tcp_tw_reuse_delay: time after TIME_WAIT begins before it may be taken over (default 1s on Linux)", true,
+			set(duration(true), func(s *Setup) *time.Duration { return &s.Stack.TWReuseDelay })},
+		{"timestamps", "TCP timestamps on (true/false); TIME_WAIT take-over needs them (default: the OS default)", true,
+			set(parseBool, func(s *Setup) *bool { return &s.Stack.Timestamps })},
+		{"scope", "sharing rule of connect(): 4-tuple or exclusive (default: the OS default)", true,
+			set(trimmed(allocator.ParseScope), func(s *Setup) *allocator.Scope { return &s.Stack.Scope })},
 		{"arrivals", "arrival process: constant, poisson, burst, closed or trace (default poisson)", true, func(s *Setup, v string) error {
-			a, err := workload.ParseArrivals(strings.TrimSpace(v))
-			s.Workload.Arrivals = a
 			s.arrivalsSet = true
-			return err
+			return set(trimmed(workload.ParseArrivals), func(s *Setup) *workload.Arrivals { return &s.Workload.Arrivals })(s, v)
 		}},
-		{"rate", "attempts per second of constant, poisson and burst arrivals (default 100)", true, func(s *Setup, v string) error {
-			f, err := parsePositive(v)
-			s.Workload.Rate = f
-			return err
-		}},
+		{"rate", "attempts per second of constant, poisson and burst arrivals (default 100)", true,
+			set(parsePositive, func(s *Setup) *float64 { return &s.Workload.Rate })},
 	}
 	// The arrival processes' own parameters, declared with them.
 	for _, p := range workload.Params() {
 		stack = append(stack, Setting{p.Name, p.Usage, true, func(s *Setup, v string) error { return p.Set(&s.Workload, v) }})
 	}
 	return append(stack, []Setting{
-		{"destinations", "number of destinations (default 1)", true, func(s *Setup, v string) error {
-			n, err := workload.ParseCount(v)
-			s.Workload.Destinations = n
-			return err
-		}},
+		{"destinations", "number of destinations (default 1)", true,
+			set(workload.ParseCount, func(s *Setup) *int { return &s.Workload.Destinations })},
 		{"dest-order", "how attempts pick a destination: uniform, zipf, zipf:S (exponent S, default 1) or round-robin (default uniform)", true, func(s *Setup, v string) error {
 			kind, exp, hasExp := strings.Cut(strings.TrimSpace(v), ":")
 			o, err := workload.ParseDestOrder(kind)
@@ -213,83 +178,49 @@ func Settings() []Setting {
 			}
 			return nil
 		}},
-		{"loopback", "destinations on 127.0.0.0/8, where tcp_tw_reuse=2 applies (default false)", true, func(s *Setup, v string) error {
-			b, err := parseBool(v)
-			s.Workload.Loopback = b
-			return err
-		}},
-		{"sources", "number of source IP addresses, used round-robin (default 1)", true, func(s *Setup, v string) error {
-			n, err := workload.ParseCount(v)
-			s.Workload.Sources = n
-			return err
-		}},
-		{"hold", "connection hold time: 100ms, exp:MEAN, lognormal:MEDIAN,SIGMA, pareto:MIN,SHAPE, uniform:LO,HI or forever (default exp:100ms)", true, func(s *Setup, v string) error {
-			d, err := workload.ParseDist(v)
-			s.Workload.Hold = d
-			return err
-		}},
-		{"close", "side that closes first: client (holds TIME_WAIT), server or rst (default client)", true, func(s *Setup, v string) error {
-			c, err := workload.ParseClose(strings.TrimSpace(v))
-			s.Workload.Close = c
-			return err
-		}},
-		{"path", "socket operation: connect, bind (bind to port 0) or udp (default connect)", true, func(s *Setup, v string) error {
-			p, err := allocator.ParsePath(strings.TrimSpace(v))
-			s.Workload.Path = p
-			return err
-		}},
-		{"orig-ports", "NAT: range LO-HI the inside hosts' own source ports come from, which a NAT tries to keep (default none)", true, func(s *Setup, v string) error {
-			r, err := allocator.ParseRange(v)
-			s.Workload.OrigPorts = r
-			return err
-		}},
+		{"loopback", "destinations on 127.0.0.0/8, where tcp_tw_reuse=2 applies (default false)", true,
+			set(parseBool, func(s *Setup) *bool { return &s.Workload.Loopback })},
+		{"sources", "number of source IP addresses, used round-robin (default 1)", true,
+			set(workload.ParseCount, func(s *Setup) *int { return &s.Workload.Sources })},
+		{"hold", "connection hold time: 100ms, exp:MEAN, lognormal:MEDIAN,SIGMA, pareto:MIN,SHAPE, uniform:LO,HI or forever (default exp:100ms)", true,
+			set(workload.ParseDist, func(s *Setup) *workload.Dist { return &s.Workload.Hold })},
+		{"close", "side that closes first: client (holds TIME_WAIT), server or rst (default client)", true,
+			set(trimmed(workload.ParseClose), func(s *Setup) *workload.Close { return &s.Workload.Close })},
+		{"path", "socket operation: connect, bind (bind to port 0) or udp (default connect)", true,
+			set(trimmed(allocator.ParsePath), func(s *Setup) *allocator.Path { return &s.Workload.Path })},
+		{"orig-ports", "NAT: range LO-HI the inside hosts' own source ports come from, which a NAT tries to keep (default none)", true,
+			set(allocator.ParseRange, func(s *Setup) *allocator.Range { return &s.Workload.OrigPorts })},
 		{"trace", "CSV trace to replay (header time,src,dst,dst_port,hold,close); sets arrivals to trace", false, func(s *Setup, v string) error {
-			path := strings.TrimSpace(v)
-			if path == "" {
-				return fmt.Errorf("expected a file name")
-			}
-			if !filepath.IsAbs(path) && s.Dir != "" {
-				path = filepath.Join(s.Dir, path)
-			}
+			path, err := s.file(v)
 			s.Workload.TraceName = path
 			s.Workload.TraceOpen = func() (io.ReadCloser, error) { return os.Open(path) }
-			return nil
+			return err
 		}},
 		{"rate-scale", "replay a trace this many times as fast: its attempt times divided by the factor, holds unchanged (default 1)", true, func(s *Setup, v string) error {
 			f, err := parsePositive(v)
-			if err != nil {
-				return err
-			}
-			if f > 1e6 {
-				return fmt.Errorf("%q: expected a factor <= 1e6", v)
+			if err == nil && f > 1e6 {
+				err = fmt.Errorf("%q: expected a factor <= 1e6", v)
 			}
 			s.Workload.TraceScale = f
-			return nil
+			return err
 		}},
 		{"state", "starting state to begin from instead of an empty table: a CSV written by portsim import from ss or conntrack output (header src,src_port,dst,dst_port,state,remaining)", false, func(s *Setup, v string) error {
-			path := strings.TrimSpace(v)
-			if path == "" {
-				return fmt.Errorf("expected a file name")
-			}
-			if !filepath.IsAbs(path) && s.Dir != "" {
-				path = filepath.Join(s.Dir, path)
+			path, err := s.file(v)
+			if err != nil {
+				return err
 			}
 			f, err := os.Open(path)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			recs, err := workload.ReadState(path, f)
-			if err != nil {
-				return err
-			}
-			s.Start, s.StateName = recs, path
-			return nil
+			s.Start, err = workload.ReadState(path, f)
+			s.StateName = path
+			return err
 		}},
 		{"duration", "simulated time to run, e.g. 10m (default 60s, a trace replays whole); 0 for no limit when attempts is set", true, func(s *Setup, v string) error {
-			d, err := workload.ParseDuration(v, true)
-			s.Duration, s.DurationSet = d, true
-			return err
+			s.DurationSet = true
+			return set(duration(true), func(s *Setup) *time.Duration { return &s.Duration })(s, v)
 		}},
 		{"attempts", "stop after this many attempts (default no limit)", true, func(s *Setup, v string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -307,19 +238,10 @@ func Settings() []Setting {
 			s.Prefill = f
 			return nil
 		}},
-		{"sample", "occupancy sampling step (default 100ms)", true, func(s *Setup, v string) error {
-			d, err := workload.ParseDuration(v, false)
-			s.SampleEvery = d
-			return err
-		}},
-		{"cpus", "CPUs translating new flows at once; above 1 models the SNAT race (default 1: none)", true, func(s *Setup, v string) error {
-			n, err := workload.ParseCount(v)
-			if err == nil && n > 4096 {
-				err = fmt.Errorf("%q: expected a whole number in 1..4096", v)
-			}
-			s.Race.CPUs = n
-			return err
-		}},
+		{"sample", "occupancy sampling step (default 100ms)", true,
+			set(duration(false), func(s *Setup) *time.Duration { return &s.SampleEvery })},
+		{"cpus", "CPUs translating new flows at once; above 1 models the SNAT race (default 1: none)", true,
+			set(wholeIn(1, 4096, "a whole number in 1..4096"), func(s *Setup) *int { return &s.Race.CPUs })},
 		{"confirm-delay", "time from a NAT tuple's choice to its conntrack insert, a distribution like hold (default exp:5us)", true, func(s *Setup, v string) error {
 			d, err := workload.ParseDist(v)
 			if err == nil && d.Mean() == workload.Forever {
@@ -328,40 +250,67 @@ func Settings() []Setting {
 			s.Race.ConfirmDelay = d
 			return err
 		}},
-		{"inside-hosts", "NAT: inside hosts (pods) whose own allocators choose the original source ports the NAT tries to keep; 0 for none (default 0)", true, func(s *Setup, v string) error {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil || n < 0 || n > 65000 {
-				return fmt.Errorf("%q: expected a whole number in 0..65000", v)
-			}
-			s.Inside.Hosts = n
-			return nil
-		}},
+		{"inside-hosts", "NAT: inside hosts (pods) whose own allocators choose the original source ports the NAT tries to keep; 0 for none (default 0)", true,
+			set(wholeIn(0, 65000, "a whole number in 0..65000"), func(s *Setup) *int { return &s.Inside.Hosts })},
 		{"inside-allocator", "NAT: the allocator of every inside host, each with its own secret (default linux)", true, func(s *Setup, v string) error {
 			reg := s.Registry
 			if reg.Len() == 0 {
 				reg = allocator.Builtins()
 			}
 			spec, err := reg.Lookup(strings.TrimSpace(v))
-			if err != nil {
-				return err
-			}
 			s.Inside.Spec = spec
-			return nil
-		}},
-		{"syn-rto", "first SYN retransmission timeout after a clash, doubled each time (default 1s, Linux TCP_TIMEOUT_INIT)", true, func(s *Setup, v string) error {
-			d, err := workload.ParseDuration(v, false)
-			s.Race.SynRTO = d
 			return err
 		}},
-		{"syn-retries", "SYN retransmissions before connect() fails (default 6, Linux tcp_syn_retries)", true, func(s *Setup, v string) error {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil || n < 0 || n > 30 {
-				return fmt.Errorf("%q: expected a whole number in 0..30", v)
-			}
-			s.Race.SynRetries = n
-			return nil
-		}},
+		{"syn-rto", "first SYN retransmission timeout after a clash, doubled each time (default 1s, Linux TCP_TIMEOUT_INIT)", true,
+			set(duration(false), func(s *Setup) *time.Duration { return &s.Race.SynRTO })},
+		{"syn-retries", "SYN retransmissions before connect() fails (default 6, Linux tcp_syn_retries)", true,
+			set(wholeIn(0, 30, "a whole number in 0..30"), func(s *Setup) *int { return &s.Race.SynRetries })},
 	}...)
+}
+
+// set is the apply function of a setting that parses its value with
+// parse and stores it in the field of the setup that at returns.
+func set[T any](parse func(string) (T, error), at func(*Setup) *T) func(*Setup, string) error {
+	return func(s *Setup, v string) error {
+		x, err := parse(v)
+		*at(s) = x
+		return err
+	}
+}
+
+// trimmed parses the value without its surrounding spaces.
+func trimmed[T any](parse func(string) (T, error)) func(string) (T, error) {
+	return func(v string) (T, error) { return parse(strings.TrimSpace(v)) }
+}
+
+// duration parses a duration, positive or with zeroOK at least 0.
+func duration(zeroOK bool) func(string) (time.Duration, error) {
+	return func(v string) (time.Duration, error) { return workload.ParseDuration(v, zeroOK) }
+}
+
+// wholeIn parses a whole number from lo to hi; want is the expected form
+// its error gives.
+func wholeIn(lo, hi int, want string) func(string) (int, error) {
+	return func(v string) (int, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < lo || n > hi {
+			return 0, fmt.Errorf("%q: expected %s", v, want)
+		}
+		return n, nil
+	}
+}
+
+// file is the path a file setting names, relative to the suite's
+// directory.
+func (s *Setup) file(v string) (string, error) {
+	path := strings.TrimSpace(v)
+	if path == "" {
+		return "", fmt.Errorf("expected a file name")
+	}
+	if !filepath.IsAbs(path) && s.Dir != "" {
+		path = filepath.Join(s.Dir, path)
+	}
+	return path, nil
 }
 
 // SettingNames returns the names of all settings.
