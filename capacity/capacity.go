@@ -41,7 +41,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
-	"github.com/portsim/portsim/report"
+	"github.com/portsim/portsim/report/format"
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/sim"
 	"github.com/portsim/portsim/sim/workload"
@@ -345,7 +345,7 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 	total := warm + meas
 	if want := rate * total.Seconds(); want > float64(opt.MaxAttempts) {
 		return Point{}, fmt.Errorf("capacity: at %s a run of %v makes about %.3g attempts, more than the limit of %d; shorten the windows or raise the limit",
-			report.Rate(rate), total, want, opt.MaxAttempts)
+			format.Rate(rate), total, want, opt.MaxAttempts)
 	}
 	p := Point{Rate: rate, Fractions: make([]float64, opt.Seeds)}
 	attempts := make([]int64, opt.Seeds)
@@ -372,7 +372,7 @@ func evaluate(ctx context.Context, cfg sim.Config, rate float64, opt Options, wa
 			}
 			r, err := sim.Run(gctx, c)
 			if err != nil {
-				return fmt.Errorf("capacity: %s at %s, seed %d: %w", cfg.Allocator.Name, report.Rate(rate), i, err)
+				return fmt.Errorf("capacity: %s at %s, seed %d: %w", cfg.Allocator.Name, format.Rate(rate), i, err)
 			}
 			attempts[i] = r.Attempts
 			perSeed[i] = results.MetricValues(&r)

@@ -3,7 +3,7 @@ package capacity
 import (
 	"context"
 	"fmt"
-	"github.com/portsim/portsim/report"
+	"github.com/portsim/portsim/report/format"
 	"github.com/portsim/portsim/results"
 	"math"
 
@@ -80,7 +80,7 @@ func FewestSources(ctx context.Context, cfg sim.Config, rate float64, opt Option
 	res.Analytic = max(1, int(math.Ceil(rate/b.Rate)))
 	if res.Analytic > workload.MaxSources {
 		return res, fmt.Errorf("capacity: %s needs at least %d source addresses by the bound of %s each, more than the %d supported",
-			report.Rate(rate), res.Analytic, report.Rate(b.Rate), workload.MaxSources)
+			format.Rate(rate), res.Analytic, format.Rate(b.Rate), workload.MaxSources)
 	}
 	eval := func(k int) (bool, error) {
 		c := cfg

@@ -15,6 +15,7 @@ import (
 	"github.com/portsim/portsim/bench"
 	"github.com/portsim/portsim/capacity"
 	"github.com/portsim/portsim/report"
+	"github.com/portsim/portsim/report/format"
 	"github.com/portsim/portsim/sim"
 	"github.com/portsim/portsim/sim/workload"
 )
@@ -126,14 +127,7 @@ func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.
 		Warmup: *warmup, Measure: *measure, Resolution: *resolution, Jobs: *jobs,
 	}
 	if *verbose {
-		opt.Progress = func(p capacity.Point) {
-			verdict := "sustainable"
-			if !p.Sustainable {
-				verdict = "not sustainable"
-			}
-			fmt.Fprintf(stderr, "  %s: failure share %s (upper bound %s): %s\n",
-				report.Rate(p.Rate), report.Percent(p.Mean), report.Percent(p.Upper), verdict)
-		}
+		opt.Progress = func(p capacity.Point) { report.CapacityStep(stderr, p) }
 	}
 	// A flag given as 0 is an error, not the option's default.
 	zero := map[string]string{
@@ -196,7 +190,7 @@ func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.
 			return err
 		}
 		if *verbose {
-			fmt.Fprintf(stderr, "%s: %s\n", a, describeConfig(cfg))
+			fmt.Fprintf(stderr, "%s: %s\n", a, report.Sizing(cfg))
 		}
 		var (
 			result any
@@ -210,14 +204,14 @@ func (a *app) runCapacity(ctx context.Context, args []string, stdout, stderr io.
 				return capacityError(a, err)
 			}
 			result, nRuns, nTried = r, r.Runs, r.Attempts
-			show = func() { printSources(stdout, a, cfg, r) }
+			show = func() { report.Sources(stdout, a, cfg, r) }
 		} else {
 			r, err := capacity.Search(ctx, cfg, opt)
 			if err != nil {
 				return capacityError(a, err)
 			}
 			result, nRuns, nTried = r, r.Runs, r.Attempts
-			show = func() { printCapacity(stdout, a, cfg, r) }
+			show = func() { report.Capacity(stdout, a, cfg, r) }
 		}
 		runs, attempts = runs+nRuns, attempts+nTried
 		out = append(out, result)
@@ -278,7 +272,7 @@ func capacityMemory(alloc string, o runOptions, rate, budget float64) error {
 	st.Duration, st.Attempts = 0, capacity.DefaultMaxAttempts
 	if m := st.EstimateMemory(nil); m > budget {
 		return usagef("capacity of %s: a run at %s would need about %s, above the budget of %s: lower destinations, sources or hold time, or raise the budget with -max-memory",
-			alloc, report.Rate(top), bench.FormatBytes(m), bench.FormatBytes(budget))
+			alloc, format.Rate(top), bench.FormatBytes(m), bench.FormatBytes(budget))
 	}
 	return nil
 }
@@ -304,83 +298,4 @@ func capacityConfig(alloc string, o runOptions) (sim.Config, error) {
 	cfg := st.Config(spec, o.params[alloc], 0, 0)
 	cfg.Duration, cfg.MaxAttempts = 0, 0
 	return cfg, nil
-}
-
-// describeConfig says in one line what is being sized.
-func describeConfig(cfg sim.Config) string {
-	st, w := cfg.Stack, cfg.Workload
-	return fmt.Sprintf("range %d-%d (%d ports), TIME_WAIT %v, %s, tw_reuse %d (delay %v, timestamps %v); %s arrivals to %d destination(s)%s from %d source(s), hold %s, close %s, %s",
-		st.Range.Lo, st.Range.Hi, st.Range.Usable(), st.TimeWait, st.Scope, st.TWReuse, st.TWReuseDelay, st.Timestamps,
-		w.Arrivals, w.Destinations, loopbackNote(w.Loopback), w.Sources, w.Hold, w.Close, w.Path)
-}
-
-func loopbackNote(lo bool) string {
-	if lo {
-		return " on loopback"
-	}
-	return ""
-}
-
-// printCapacity writes the answer of Search as plain sentences.
-func printCapacity(w io.Writer, alloc string, cfg sim.Config, r capacity.Result) {
-	fmt.Fprintf(w, "%s: %s\n", alloc, describeConfig(cfg))
-	b := r.Bound
-	switch {
-	case math.IsInf(r.Rate, 1) && math.IsInf(r.BoundRate, 1):
-		fmt.Fprintf(w, "No port stays held (%s; hold %s): every rate is sustainable as far as ports go.\n",
-			b.Why, cfg.Workload.Hold)
-		return
-	case math.IsInf(r.Unsustainable, 1):
-		fmt.Fprintf(w, "Sustains at least %s new connections per second, 32 times the analytic bound, with failures at or below %s; the bound does not describe this setup.\n",
-			report.Number(r.Rate), report.Percent(r.Target))
-	case r.Rate == 0:
-		fmt.Fprintf(w, "No rate down to %s new connections per second keeps failures at or below %s.\n",
-			report.Number(r.Unsustainable), report.Percent(r.Target))
-	default:
-		fmt.Fprintf(w, "Sustains %s new connections per second (%s is too many): failures stay at or below %s with %.0f %% confidence (%d seeds; %v warm-up, then %v counted).\n",
-			report.Number(r.Rate), report.Rate(r.Unsustainable), report.Percent(r.Target), 100*r.Confidence, r.Seeds, r.Warmup, r.Measure)
-		if r.At.Mean > 0 {
-			fmt.Fprintf(w, "At that rate %s of attempts failed (upper bound %s).\n", report.Percent(r.At.Mean), report.Percent(r.At.Upper))
-		}
-	}
-	fmt.Fprintf(w, "Analytic bound: %s.\n", report.Knee(b))
-	if twReuseIgnored(cfg) {
-		fmt.Fprintf(w, "tcp_tw_reuse=2 applies to loopback destinations only (-loopback true); here TIME_WAIT is not taken over.\n")
-	}
-	if !math.IsNaN(r.ErlangRate) {
-		fmt.Fprintf(w, "Erlang B for Poisson arrivals to %d ports held %v each: %s fail at most %s.\n",
-			b.Ports, b.Cycle(), report.Rate(r.ErlangRate), report.Percent(r.Target))
-	}
-}
-
-// twReuseIgnored reports a tcp_tw_reuse=2 stack whose destinations are
-// not on loopback, where the user may expect take-over.
-func twReuseIgnored(cfg sim.Config) bool {
-	st, w := cfg.Stack, cfg.Workload
-	return st.TWReuse == 2 && !w.Loopback && w.Path == allocator.Connect && w.Close == workload.ClientClose && st.TimeWait > 0
-}
-
-// printSources writes the answer of FewestSources as plain sentences.
-func printSources(w io.Writer, alloc string, cfg sim.Config, r capacity.SourcesResult) {
-	fmt.Fprintf(w, "%s: %s\n", alloc, describeConfig(cfg))
-	var fewer *capacity.SourcesStep
-	for i := range r.Steps {
-		if s := &r.Steps[i]; s.Sources == r.Sources-1 {
-			fewer = s
-		}
-	}
-	switch {
-	case r.Sources == 0:
-		last := r.Steps[len(r.Steps)-1]
-		fmt.Fprintf(w, "%s new connections per second fail more than %s even from %d source addresses (%s failed).\n",
-			report.Number(r.Rate), report.Percent(r.Target), last.Sources, report.Percent(last.Point.Mean))
-	case fewer != nil:
-		fmt.Fprintf(w, "%s new connections per second need %d source address(es): with %d, %s of attempts fail; with %d, at most %s with %.0f %% confidence (%d seeds).\n",
-			report.Number(r.Rate), r.Sources, fewer.Sources, report.Percent(fewer.Point.Mean), r.Sources, report.Percent(r.Target), 100*r.Confidence, r.Seeds)
-	default:
-		fmt.Fprintf(w, "%s new connections per second need %d source address(es): failures stay at or below %s with %.0f %% confidence (%d seeds).\n",
-			report.Number(r.Rate), r.Sources, report.Percent(r.Target), 100*r.Confidence, r.Seeds)
-	}
-	fmt.Fprintf(w, "Analytic bound: %s per source address, so ⌈%s ÷ %s⌉ = %d.\n",
-		report.Knee(r.PerSource), report.Number(r.Rate), report.Number(r.PerSource.Rate), r.Analytic)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portsim/portsim/internal/suggest"
+	"github.com/portsim/portsim/report/format"
 	"github.com/portsim/portsim/results"
 )
 
@@ -176,7 +177,7 @@ func newView(sc *Scenario, metrics []results.Metric) *view {
 // StackDefaults describes the stack settings that bound a run's ports:
 // "28232 ports, TIME_WAIT 60 s, 4-tuple".
 func StackDefaults(s results.Setup) string {
-	return fmt.Sprintf("%d ports, TIME_WAIT %s, %s", s.Ports, Seconds(s.TimeWaitNS), s.Scope)
+	return fmt.Sprintf("%d ports, TIME_WAIT %s, %s", s.Ports, format.Seconds(s.TimeWaitNS), s.Scope)
 }
 
 func (v *view) rowOf(r *results.Run) string {
@@ -359,7 +360,7 @@ func (v *view) pointHeader(pt string) string {
 	for i := range v.sc.Runs {
 		r := &v.sc.Runs[i]
 		if v.pointOf(r) == pt && r.Setup.Arrivals == "burst" && r.Setup.RatePerSec > 0 {
-			return h + " (mean " + Rate(r.Setup.RatePerSec) + ")"
+			return h + " (mean " + format.Rate(r.Setup.RatePerSec) + ")"
 		}
 	}
 	return h
@@ -485,7 +486,7 @@ func (v *view) failureSentence() []string {
 		if above != "" {
 			r := v.rateAt(above)
 			out = append(out, fmt.Sprintf("At %s the analytic share 1 − knee/rate is %s %%, and %s",
-				Rate(r), fmtSig(100*(1-knee/r), 3), strings.TrimPrefix(v.failingAt(ff, above, false), "at "+v.sc.X+"="+above+", ")))
+				format.Rate(r), format.Sig(100*(1-knee/r), 3), strings.TrimPrefix(v.failingAt(ff, above, false), "at "+v.sc.X+"="+above+", ")))
 		}
 		return out
 	}
@@ -518,9 +519,9 @@ func (v *view) failingAt(ff results.Metric, pt string, rate bool) string {
 	es := v.ranked(ff, pt)
 	at := strings.TrimPrefix(v.atText(pt), " ")
 	if rate {
-		at = "at " + Rate(v.rateAt(pt))
+		at = "at " + format.Rate(v.rateAt(pt))
 		if v.burst() {
-			at = "at a mean " + Rate(v.rateAt(pt))
+			at = "at a mean " + format.Rate(v.rateAt(pt))
 		}
 	}
 	if at != "" {
@@ -655,20 +656,20 @@ func Knee(b results.Bound) string {
 	}
 	hold := "connections never closed"
 	if b.Hold != math.MaxInt64 {
-		hold = "mean hold " + Seconds(int64(b.Hold))
+		hold = "mean hold " + format.Seconds(int64(b.Hold))
 	}
 	var wait string
 	switch b.Why {
 	case "TIME_WAIT":
-		wait = "TIME_WAIT " + Seconds(int64(b.Unusable))
+		wait = "TIME_WAIT " + format.Seconds(int64(b.Unusable))
 	case "tcp_tw_reuse_delay":
-		wait = "tcp_tw_reuse take-over after " + Seconds(int64(b.Unusable))
+		wait = "tcp_tw_reuse take-over after " + format.Seconds(int64(b.Unusable))
 	default:
 		wait = b.Why
 	}
 	t := fmt.Sprintf("%d %s × %d ports ÷ (%s + %s)", b.Sources, unit, b.Ports, hold, wait)
 	if b.Share < 1 {
-		t += " ÷ " + Number(b.Share) + " (the busiest destination's share of the attempts)"
+		t += " ÷ " + format.Number(b.Share) + " (the busiest destination's share of the attempts)"
 	}
-	return t + " = " + Rate(b.Rate)
+	return t + " = " + format.Rate(b.Rate)
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portsim/portsim/report/format"
 	"github.com/portsim/portsim/results"
 )
 
@@ -69,7 +70,7 @@ func FormatInterval(mean, lo, hi float64) string {
 	case math.IsNaN(mean):
 		return "n/a"
 	case math.IsNaN(lo) || math.IsNaN(hi):
-		return fmtSig(mean, 4)
+		return format.Sig(mean, 4)
 	}
 	dl, dh := mean-lo, hi-mean
 	d := math.Max(dl, dh)
@@ -78,7 +79,7 @@ func FormatInterval(mean, lo, hi float64) string {
 	}
 	dec := 1 - int(math.Floor(math.Log10(d)))
 	if dec > 8 || math.Abs(mean) >= 1e15 {
-		return fmtSig(mean, 4) + " [" + fmtSig(lo, 2) + ", " + fmtSig(hi, 2) + "]"
+		return format.Sig(mean, 4) + " [" + format.Sig(lo, 2) + ", " + format.Sig(hi, 2) + "]"
 	}
 	f := func(v float64) string {
 		if v == 0 {
@@ -103,68 +104,21 @@ func FormatMeanCI(mean, ci float64) string {
 	case math.IsNaN(mean):
 		return "n/a"
 	case math.IsNaN(ci) || math.IsInf(ci, 0):
-		return fmtSig(mean, 4)
+		return format.Sig(mean, 4)
 	case ci == 0:
-		return fmtSig(mean, 6) + " ± 0"
+		return format.Sig(mean, 6) + " ± 0"
 	}
 	// Decimal places that show two significant digits of ci.
 	dec := 1 - int(math.Floor(math.Log10(ci)))
 	switch {
 	case dec > 8 || math.Abs(mean) >= 1e15 || ci >= 1e15:
-		return fmtSig(mean, 4) + " ± " + fmtSig(ci, 2)
+		return format.Sig(mean, 4) + " ± " + format.Sig(ci, 2)
 	case dec < 0:
 		p := math.Pow10(-dec)
 		return strconv.FormatFloat(math.Round(mean/p)*p, 'f', 0, 64) + " ± " +
 			strconv.FormatFloat(math.Round(ci/p)*p, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(mean, 'f', dec, 64) + " ± " + strconv.FormatFloat(ci, 'f', dec, 64)
-}
-
-// Number formats a plain value to four significant digits ("470.5",
-// "0.0125", "28232").
-func Number(v float64) string { return fmtSig(v, 4) }
-
-// Rate formats a rate in connections per second to four significant
-// digits ("66.67/s", "28230/s"); "unbounded" for +Inf, "n/a" for NaN.
-func Rate(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "unbounded"
-	case math.IsNaN(v):
-		return "n/a"
-	}
-	return fmtSig(v, 4) + "/s"
-}
-
-// Percent formats a fraction as a percentage to at most three decimals
-// ("0.1 %", "0.028 %", "33.333 %").
-func Percent(f float64) string {
-	return strings.TrimRight(strings.TrimRight(strconv.FormatFloat(100*f, 'f', 3, 64), "0"), ".") + " %"
-}
-
-// Seconds formats a duration in seconds ("60 s", "0.1 s").
-func Seconds(ns int64) string { return fmtSig(float64(ns)/1e9, 4) + " s" }
-
-// fmtSig formats v to at most sig significant digits, without exponent
-// for magnitudes from 1e-4 to 1e9.
-func fmtSig(v float64, sig int) string {
-	if v == 0 {
-		return "0"
-	}
-	a := math.Abs(v)
-	if a < 1e-4 || a >= 1e9 {
-		return strconv.FormatFloat(v, 'g', sig, 64)
-	}
-	dec := sig - 1 - int(math.Floor(math.Log10(a)))
-	if dec < 0 {
-		p := math.Pow10(-dec)
-		return strconv.FormatFloat(math.Round(v/p)*p, 'f', 0, 64)
-	}
-	s := strconv.FormatFloat(v, 'f', dec, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
 }
 
 // oneLine joins the lines of s with spaces, for headings.

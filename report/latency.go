@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/portsim/portsim/report/format"
 	"github.com/portsim/portsim/results"
 )
 
@@ -78,7 +79,7 @@ func (v *view) latencyLimit() []Block {
 		return 0
 	})
 	top := v.rateAt(pts[len(pts)-1])
-	limit := Seconds(rto)
+	limit := format.Seconds(rto)
 
 	// For each row and column: the highest rate kept under the limit
 	// (NaN for none) and the p99 at the first rate that is not.
@@ -114,23 +115,23 @@ func (v *view) latencyLimit() []Block {
 	}
 	// at says what happens at the first rate over the limit.
 	at := func(a answer) string {
-		return fmt.Sprintf("p99 %s s at %s, %s %% of SYNs clashed", fmtSig(a.p99, 2), Rate(a.over), fmtSig(100*a.clash, 3))
+		return fmt.Sprintf("p99 %s s at %s, %s %% of SYNs clashed", format.Sig(a.p99, 2), format.Rate(a.over), format.Sig(100*a.clash, 3))
 	}
 	cell := func(a answer) string {
 		switch {
 		case !a.tested:
 			return "n/a"
 		case math.IsNaN(a.over):
-			return Rate(a.rate) + " (all)"
+			return format.Rate(a.rate) + " (all)"
 		case math.IsNaN(a.rate):
 			return "none (" + at(a) + ")"
 		}
-		return Rate(a.rate) + " (" + at(a) + ")"
+		return format.Rate(a.rate) + " (" + at(a) + ")"
 	}
 	t := &Table{
 		Caption: fmt.Sprintf("**Highest rate with the p99 connect latency under %s**, this rate and every lower one tried "+
 			"(up to %s), the seeds' latencies merged; in brackets the next rate, where at least 1 %% of "+
-			"connects waited for a SYN retransmission, with its p99 and its share of SYNs that clashed.", limit, Rate(top)),
+			"connects waited for a SYN retransmission, with its p99 and its share of SYNs that clashed.", limit, format.Rate(top)),
 		Header:  []string{"allocator"},
 		Numeric: []bool{false},
 	}
@@ -166,7 +167,7 @@ func (v *view) latencyLimit() []Block {
 			where = ""
 		}
 		sent = append(sent, fmt.Sprintf("The p99 connect latency stays under %s at every rate tried, up to %s, with %s%s.",
-			limit, Rate(top), names(all, len(all)), where))
+			limit, format.Rate(top), names(all, len(all)), where))
 	}
 	for _, row := range some {
 		// Group the columns by their answer.
@@ -179,11 +180,11 @@ func (v *view) latencyLimit() []Block {
 			case !a.tested:
 				continue
 			case math.IsNaN(a.over):
-				s = "up to " + Rate(a.rate)
+				s = "up to " + format.Rate(a.rate)
 			case math.IsNaN(a.rate):
 				s = "at no rate tried (" + at(a) + ")"
 			default:
-				s = "only up to " + Rate(a.rate) + " (" + at(a) + ")"
+				s = "only up to " + format.Rate(a.rate) + " (" + at(a) + ")"
 			}
 			if _, ok := by[s]; !ok {
 				order = append(order, s)

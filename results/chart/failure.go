@@ -5,7 +5,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/portsim/portsim/report"
+	"github.com/portsim/portsim/report/format"
 	"github.com/portsim/portsim/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -181,7 +181,7 @@ func rateLabels(runs []results.Run) map[string]bool {
 
 // fmt4 formats v to four significant digits.
 func fmt4(v float64) string {
-	return report.Number(v)
+	return format.Number(v)
 }
 
 // interval returns the mean of a metric over runs with its 95 %
