@@ -202,3 +202,37 @@ func TestRangeUsable(t *testing.T) {
 		}
 	}
 }
+
+// TestPathScopeNames checks that every path and scope prints as the name
+// its parser reads, that the parsers accept the documented aliases, and
+// that they refuse other words with the expected forms.
+func TestPathScopeNames(t *testing.T) {
+	for _, p := range []allocator.Path{allocator.Connect, allocator.Bind, allocator.UDP} {
+		if got, err := allocator.ParsePath(p.String()); got != p || err != nil {
+			t.Errorf("ParsePath(%q) = %v, %v; want %v", p.String(), got, err, p)
+		}
+	}
+	if s := allocator.Path(7).String(); s != "Path(7)" {
+		t.Errorf("Path(7).String() = %q", s)
+	}
+	names := map[allocator.Scope]string{allocator.FourTuple: "4-tuple", allocator.Exclusive: "exclusive"}
+	for sc, name := range names {
+		if sc.String() != name {
+			t.Errorf("%d.String() = %q, want %q", sc, sc.String(), name)
+		}
+		if got, err := allocator.ParseScope(name); got != sc || err != nil {
+			t.Errorf("ParseScope(%q) = %v, %v; want %v", name, got, err, sc)
+		}
+	}
+	for _, alias := range []string{"fourtuple", "four-tuple"} {
+		if got, err := allocator.ParseScope(alias); got != allocator.FourTuple || err != nil {
+			t.Errorf("ParseScope(%q) = %v, %v; want 4-tuple", alias, got, err)
+		}
+	}
+	if _, err := allocator.ParseScope("shared"); err == nil || err.Error() != `scope "shared": expected 4-tuple or exclusive` {
+		t.Errorf("ParseScope(shared): %v", err)
+	}
+	if _, err := allocator.ParsePath("listen"); err == nil || err.Error() != `path "listen": expected connect, bind or udp` {
+		t.Errorf("ParsePath(listen): %v", err)
+	}
+}
