@@ -276,4 +276,9 @@ func TestInMemory(t *testing.T) {
 	if _, err := Run(context.Background(), s, Options{Resume: true}); err == nil || err.Error() != "resume: expected an output directory" {
 		t.Errorf("resume in memory: err %v, want a refusal", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, s, Options{}); !errors.Is(err, ErrInterrupted) || err.Error() != "interrupted after 0 of 12 runs; without an output directory nothing is saved" {
+		t.Errorf("interrupted in memory: err %v", err)
+	}
 }

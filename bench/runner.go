@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -193,7 +192,7 @@ func Run(ctx context.Context, s *Suite, opt Options) (*Outcome, error) {
 		}
 	}
 	if opt.Out == "" && (firstErr != nil || ctx.Err() != nil) {
-		return nil, cmp.Or(ctx.Err(), firstErr) // nothing saved, nothing to resume
+		return nil, fmt.Errorf("%w after %d of %d runs; without an output directory nothing is saved", ErrInterrupted, out.Ran, len(units))
 	}
 	if firstErr != nil || ctx.Err() != nil {
 		missing := len(units) - out.Kept - out.Ran

@@ -139,6 +139,8 @@ func errorCases(t *testing.T, dir string) []errorCase {
 		{show: "portsim bench -shard 2", args: []string{"bench", "-shard", "2"}, code: 2, want: `portsim: flag -shard "2": expected K/N with 1 <= K <= N, e.g. 2/4`},
 		{show: "Ctrl-C during portsim bench -shard 1/2 -o sh micro.yaml", args: []string{"bench", "-quiet", "-shard", "1/2", "-o", filepath.Join(dir, "sh"), microFile}, code: 1, cancel: true,
 			want: "portsim: interrupted: 0 of 1 runs are saved in DIR/sh, 1 missing; resume with `portsim bench -resume DIR/sh -shard 1/2`"},
+		{show: "Ctrl-C during portsim run -allocator linux,freebsd", args: []string{"run", "-allocator", "linux,freebsd"}, code: 1, cancel: true,
+			want: "portsim: interrupted after 0 of 2 runs; without an output directory nothing is saved"},
 		{show: "portsim merge -o m1 m1 m2", args: []string{"merge", "-o", filepath.Join(dir, "m1"), filepath.Join(dir, "m1"), filepath.Join(dir, "m2")}, code: 2, want: "portsim: flag -o: output directory DIR/m1: is also an input (DIR/m1); merge into a new directory"},
 		{show: "portsim plot empty (an empty runs.jsonl)", args: []string{"plot", filepath.Join(dir, "empty")}, code: 2, want: "portsim: plot: DIR/empty/runs.jsonl: empty; expected the runs of a finished suite run (resume an interrupted one with portsim bench -resume DIR/empty)"},
 		{show: "portsim plot cut (a truncated runs.jsonl)", args: []string{"plot", filepath.Join(dir, "cut")}, code: 2, want: "portsim: plot: DIR/cut/runs.jsonl:1: truncated: the last line does not end; the file was cut short"},
