@@ -40,14 +40,16 @@ func TestFIFOLeastRecentlyReleased(t *testing.T) {
 	if _, err := a.Allocate(0, osaFlow(0), all); !errors.Is(err, allocator.ErrExhausted) || len(all.probes) != 0 {
 		t.Fatalf("every port out: err %v after %d probes, want ErrExhausted without a probe", err, len(all.probes))
 	}
-	released := []uint16{105, 101, 108}
+	released := []uint16{105, 100, 109, 101} // the range's ends included
 	for _, p := range released {
 		rel.Release(0, osaFlow(0), p)
 	}
 	rel.Release(0, osaFlow(0), 101) // already back: ignored
-	rel.Release(0, osaFlow(0), 999) // not in the range: ignored
+	for _, p := range []uint16{99, 110, 999} {
+		rel.Release(0, osaFlow(0), p) // not in the range: ignored
+	}
 	var got []uint16
-	for i := range 3 {
+	for i := range len(released) {
 		got = append(got, osaAlloc(t, a, 0, osaFlow(i), all))
 	}
 	if !slices.Equal(got, released) {
