@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,15 +50,53 @@ func golden(t *testing.T, name string, got []byte) {
 
 var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// TestMain runs the tests, then removes the tiny suite's shared output
+// directory.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tiny.dir != "" {
+		os.RemoveAll(tiny.dir)
+	}
+	os.Exit(code)
+}
+
+// tiny is one uninterrupted run of the tiny suite (two jobs, started at
+// start), made by the first test to ask for it: TestTinySuite checks it,
+// and TestResumeIdentical, TestShardAndMerge and TestReportHTMLInBrowser
+// compare their runs with it or read its report. No test writes to it.
+var tiny struct {
+	once sync.Once
+	dir  string
+	out  *Outcome
+	err  error
+}
+
+// tinyRun returns the output directory and the outcome of the shared run
+// of the tiny suite.
+func tinyRun(t *testing.T) (string, *Outcome) {
+	t.Helper()
+	tiny.once.Do(func() {
+		s, err := Load(filepath.Join("testdata", "tiny.yaml"))
+		if err != nil {
+			tiny.err = err
+			return
+		}
+		if tiny.dir, err = os.MkdirTemp("", "portsim-bench-tiny-"); err != nil {
+			tiny.err = err
+			return
+		}
+		tiny.out, tiny.err = Run(context.Background(), s, Options{Out: tiny.dir, Jobs: 2, Start: start})
+	})
+	if tiny.err != nil {
+		t.Fatal(tiny.err)
+	}
+	return tiny.dir, tiny.out
+}
+
 // TestTinySuite runs a 2-scenario, 2-allocator, 2-seed suite end to end
 // and checks the files of DESIGN.md "Output of a suite run".
 func TestTinySuite(t *testing.T) {
-	s := loadTiny(t)
-	out := t.TempDir()
-	o, err := Run(context.Background(), s, Options{Out: out, Jobs: 2, Start: start})
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, o := tinyRun(t)
 	// knee: 2 rates x 2 allocators; zipf: 2 allocators; x 2 seeds.
 	if len(o.Runs) != 12 || o.Ran != 12 {
 		t.Fatalf("%d runs, %d ran; want 12", len(o.Runs), o.Ran)
@@ -103,10 +142,7 @@ func TestTinySuite(t *testing.T) {
 func TestResumeIdentical(t *testing.T) {
 	t.Parallel()
 	s := loadTiny(t)
-	full := t.TempDir()
-	if _, err := Run(context.Background(), s, Options{Out: full, Jobs: 2, Start: start}); err != nil {
-		t.Fatal(err)
-	}
+	full, _ := tinyRun(t)
 	part := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
@@ -143,10 +179,7 @@ func TestResumeIdentical(t *testing.T) {
 func TestShardAndMerge(t *testing.T) {
 	t.Parallel()
 	s := loadTiny(t)
-	full := t.TempDir()
-	if _, err := Run(context.Background(), s, Options{Out: full, Jobs: 2, Start: start}); err != nil {
-		t.Fatal(err)
-	}
+	full, _ := tinyRun(t)
 	var dirs []string
 	total := 0
 	for k := 1; k <= 3; k++ {

@@ -41,11 +41,7 @@ func browser(t *testing.T) string {
 func TestReportHTMLInBrowser(t *testing.T) {
 	t.Parallel()
 	exe := browser(t)
-	s := loadTiny(t)
-	out := t.TempDir()
-	if _, err := Run(context.Background(), s, Options{Out: out, Jobs: 2, Start: start}); err != nil {
-		t.Fatal(err)
-	}
+	out, _ := tinyRun(t)
 	md, err := os.ReadFile(filepath.Join(out, ReportFile))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"math"
 	"runtime"
 	"slices"
@@ -72,6 +73,18 @@ func runAll(t *testing.T, s *Suite, onAttempt func(c *Cell, r int) func(results.
 	if err != nil {
 		t.Fatal(err)
 	}
+	runs, err := simulate(units, onAttempt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+// simulate runs units, GOMAXPROCS at a time, and returns their runs in
+// the order of units, identified as the runner identifies them. When
+// onAttempt is not nil, it gives the per-attempt callback of a run (nil
+// for none); it is called before the run starts.
+func simulate(units []Unit, onAttempt func(c *Cell, r int) func(results.Attempt) error) ([]results.Run, error) {
 	runs := make([]results.Run, len(units))
 	errs := make([]error, len(units))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -79,7 +92,8 @@ func runAll(t *testing.T, s *Suite, onAttempt func(c *Cell, r int) func(results.
 	for i, u := range units {
 		cfg, err := u.Cell.Config(u.Replicate)
 		if err != nil {
-			t.Fatal(err)
+			wg.Wait()
+			return nil, err
 		}
 		if onAttempt != nil {
 			cfg.OnAttempt = onAttempt(u.Cell, u.Replicate)
@@ -95,12 +109,10 @@ func runAll(t *testing.T, s *Suite, onAttempt func(c *Cell, r int) func(results.
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	return runs
+	return runs, nil
 }
 
 // holds checks with Compare every published entry of sc that pick

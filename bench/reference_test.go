@@ -2,16 +2,15 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/portsim/portsim/results"
 	"github.com/portsim/portsim/results/chart"
-	"github.com/portsim/portsim/sim"
 )
 
 // TestSnatRaceReference checks that the snat-race suite's reference
@@ -31,21 +30,7 @@ func TestSnatRaceReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Load("snat-race")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep := func(c *Cell) bool {
-		l := c.Labels
-		switch c.Scenario.Name {
-		case "node":
-			return l["rate"] == "400" && l["cpus"] == "8" && l["confirm-delay"] == "exp:50us"
-		case "pods":
-			return l["rate"] == "400"
-		}
-		return false
-	}
-	runs := runUnits(t, s, keep)
+	runs := snatRaceRuns(t, snatReferenceCell)
 	if len(runs) != 30 {
 		t.Fatalf("%d runs, want 30 (5 variants × 3 seeds × 2 scenarios)", len(runs))
 	}
@@ -70,29 +55,66 @@ func TestSnatRaceReference(t *testing.T) {
 	}
 }
 
-// runUnits runs the units of s whose cell keep accepts, in suite order,
+// snatReferenceCell reports whether TestSnatRaceReference checks the
+// runs of cell c of the snat-race suite.
+func snatReferenceCell(c *Cell) bool {
+	l := c.Labels
+	switch c.Scenario.Name {
+	case "node":
+		return l["rate"] == "400" && l["cpus"] == "8" && l["confirm-delay"] == "exp:50us"
+	case "pods":
+		return l["rate"] == "400"
+	}
+	return false
+}
+
+// snatAnalyticCell reports whether TestSnatRaceAnalytic checks the runs
+// of cell c of the snat-race suite.
+func snatAnalyticCell(c *Cell) bool {
+	return c.Scenario.Name == "node" && c.Labels["rate"] == "400" && c.Alloc.Name == "netfilter-rover" && c.Alloc.Params["random-fully"] != "true"
+}
+
+// snatRace holds the runs of the snat-race units that
+// TestSnatRaceReference or TestSnatRaceAnalytic checks, simulated once
+// for both (six runs are in both sets) by the first to ask.
+var snatRace struct {
+	once  sync.Once
+	units []Unit
+	runs  []results.Run
+	err   error
+}
+
+// snatRaceRuns returns the runs of the snat-race units whose cell keep
+// accepts (snatReferenceCell or snatAnalyticCell), in suite order,
 // identified as the runner identifies them.
-func runUnits(t *testing.T, s *Suite, keep func(*Cell) bool) []results.Run {
+func snatRaceRuns(t *testing.T, keep func(*Cell) bool) []results.Run {
 	t.Helper()
-	units, err := s.Units()
-	if err != nil {
-		t.Fatal(err)
+	snatRace.once.Do(func() {
+		s, err := Load("snat-race")
+		if err != nil {
+			snatRace.err = err
+			return
+		}
+		units, err := s.Units()
+		if err != nil {
+			snatRace.err = err
+			return
+		}
+		for _, u := range units {
+			if snatReferenceCell(u.Cell) || snatAnalyticCell(u.Cell) {
+				snatRace.units = append(snatRace.units, u)
+			}
+		}
+		snatRace.runs, snatRace.err = simulate(snatRace.units, nil)
+	})
+	if snatRace.err != nil {
+		t.Fatal(snatRace.err)
 	}
 	var runs []results.Run
-	for _, u := range units {
-		if !keep(u.Cell) {
-			continue
+	for i, u := range snatRace.units {
+		if keep(u.Cell) {
+			runs = append(runs, snatRace.runs[i])
 		}
-		cfg, err := u.Cell.Config(u.Replicate)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := sim.Run(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.Cell.Identify(&r, u.Replicate)
-		runs = append(runs, r)
 	}
 	return runs
 }
@@ -107,13 +129,7 @@ func TestSnatRaceAnalytic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 36 simulations of 240 s")
 	}
-	s, err := Load("snat-race")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs := runUnits(t, s, func(c *Cell) bool {
-		return c.Scenario.Name == "node" && c.Labels["rate"] == "400" && c.Alloc.Name == "netfilter-rover" && c.Alloc.Params["random-fully"] != "true"
-	})
+	runs := snatRaceRuns(t, snatAnalyticCell)
 	cells := map[string][]results.Run{}
 	var order []string
 	for _, r := range runs {
