@@ -123,6 +123,7 @@ func TestRecordedKernelFacts(t *testing.T) {
 }
 
 func TestRecordedLinuxPasses(t *testing.T) {
+	t.Parallel()
 	obs := readRecorded(t)
 	for _, seed := range []uint64{1, 2} {
 		rep := compare(t, obs, linuxModels(), seed)
@@ -141,6 +142,7 @@ func TestRecordedLinuxPasses(t *testing.T) {
 // TestRecordedWrongModelsFail checks that wrong models fail, on the
 // checks that should catch them.
 func TestRecordedWrongModelsFail(t *testing.T) {
+	t.Parallel()
 	obs := readRecorded(t)
 	type ref struct {
 		experiment string
@@ -210,6 +212,7 @@ func TestRecordedWrongModelsFail(t *testing.T) {
 }
 
 func TestCompareDeterministic(t *testing.T) {
+	t.Parallel()
 	obs := readRecorded(t)
 	a, b := compare(t, obs, linuxModels(), 7), compare(t, obs, linuxModels(), 7)
 	if !reflect.DeepEqual(a, b) {

@@ -27,7 +27,11 @@ func TestMain(m *testing.M) {
 
 // TestLiveProbe measures this kernel, when it can, and checks the Linux
 // models against it. It skips, saying why, where probing is impossible.
+// Most of its time is spent waiting out tcp_tw_reuse_delay, so it runs in
+// parallel with the CPU-bound tests of the recorded probe (TestLiveSNAT
+// stays sequential: its race needs idle CPUs).
 func TestLiveProbe(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: the live probe takes about 2 s (it waits out tcp_tw_reuse_delay)")
 	}

@@ -70,6 +70,7 @@ func TestHomogeneityErrors(t *testing.T) {
 // it rejects a shifted distribution almost always. The seeds are fixed,
 // so the counts are too; the bounds are the 1e-6 tails of the binomial.
 func TestHomogeneityCalibrated(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	draw := func(n int, weights []float64) []int {
 		h := make([]int, len(weights))
