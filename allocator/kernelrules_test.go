@@ -312,22 +312,31 @@ func (b krBatch) ScanFree(f Flow, c Cycle, off, n int) (uint16, int, bool) {
 // other. Compared with a fresh SipHash at every call, alternating and
 // repeating the sources, in one bucket and across its edge.
 func TestLinuxOffsetMemoTwoSources(t *testing.T) {
-	l := newLinuxConnect(Range{Lo: 32768, Hi: 60999}, 3, 1<<16, false)
 	dst := netip.MustParseAddrPort("198.18.0.1:443")
 	a := Flow{Path: Connect, Src: netip.MustParseAddr("10.0.0.1"), Dst: dst}
 	b := Flow{Path: Connect, Src: netip.MustParseAddr("10.0.0.2"), Dst: dst}
-	if linuxSecurePortEphemeral(l.k0, l.k1, a.Src, dst, 0) == linuxSecurePortEphemeral(l.k0, l.k1, b.Src, dst, 0) {
-		t.Fatal("the two sources hash alike; the test cannot tell them apart")
-	}
-	edge := linuxShufflePeriod - l.phase // the first bucket edge
-	times := []time.Duration{0, 1, 2, 3, edge - 1, edge - 1, edge, edge, edge + 1}
-	flows := []Flow{a, b, b, a, a, b, b, a, b}
-	for i, now := range times {
-		f := flows[i]
-		want := linuxSecurePortEphemeral(l.k0, l.k1, f.Src, f.Dst, linuxTimeSeed(now, l.phase))
-		if got := l.portOffset(now, f); got != want {
-			t.Errorf("call %d at %v from %v: offset %#x, fresh SipHash %#x", i, now, f.Src, got, want)
+	// Seeds whose clock phases lie in both halves of the 10 s period, so
+	// that a bucket computed from a wrong phase would still cover the edge.
+	halves := [2]bool{}
+	for seed := uint64(1); seed <= 12; seed++ {
+		l := newLinuxConnect(Range{Lo: 32768, Hi: 60999}, seed, 1<<16, false)
+		halves[min(1, int(2*l.phase/linuxShufflePeriod))] = true
+		if linuxSecurePortEphemeral(l.k0, l.k1, a.Src, dst, 0) == linuxSecurePortEphemeral(l.k0, l.k1, b.Src, dst, 0) {
+			t.Fatal("the two sources hash alike; the test cannot tell them apart")
 		}
+		edge := linuxShufflePeriod - l.phase // the first bucket edge
+		times := []time.Duration{0, 1, 2, 3, edge - 1, edge - 1, edge, edge, edge + 1, 2*edge - 1, 2 * edge}
+		flows := []Flow{a, b, b, a, a, b, b, a, b, b, b}
+		for i, now := range times {
+			f := flows[i]
+			want := linuxSecurePortEphemeral(l.k0, l.k1, f.Src, f.Dst, linuxTimeSeed(now, l.phase))
+			if got := l.portOffset(now, f); got != want {
+				t.Errorf("seed %d, call %d at %v from %v: offset %#x, fresh SipHash %#x", seed, i, now, f.Src, got, want)
+			}
+		}
+	}
+	if !halves[0] || !halves[1] {
+		t.Fatalf("clock phases in the halves of the period: %v; want both", halves)
 	}
 	// Through Allocate: each source's first port is its own offset's.
 	for _, f := range []Flow{a, b, a, b} {

@@ -1,6 +1,7 @@
 package allocator_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -234,5 +235,27 @@ func TestPathScopeNames(t *testing.T) {
 	}
 	if _, err := allocator.ParsePath("listen"); err == nil || err.Error() != `path "listen": expected connect, bind or udp` {
 		t.Errorf("ParsePath(listen): %v", err)
+	}
+}
+
+// TestUnknownParamLists checks the error for a param an allocator does
+// not take: it lists the allocator's params, or says it takes none.
+func TestUnknownParamLists(t *testing.T) {
+	var withParams, without bool
+	for _, s := range allocator.Builtins().Specs() {
+		_, err := s.Build(allocator.Config{Range: s.Profile.Range, Params: map[string]string{"zz": "1"}})
+		want := fmt.Sprintf(`allocator %s: unknown param "zz"; it takes no params`, s.Name)
+		if len(s.Params) > 0 {
+			withParams = true
+			want = fmt.Sprintf(`allocator %s: unknown param "zz"; valid params: %s`, s.Name, strings.Join(s.ParamNames(), ", "))
+		} else {
+			without = true
+		}
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err %v, want %q", s.Name, err, want)
+		}
+	}
+	if !withParams || !without {
+		t.Fatal("the built-in allocators no longer include both kinds")
 	}
 }
