@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -154,63 +153,6 @@ func (r *race) newFlight(f flight) int32 {
 func (r *race) done(id int32) {
 	r.flights[id] = flight{next: r.free}
 	r.free = id
-}
-
-// raceLoop is state.loop with the race modelled: the race events (SYNs,
-// choices, confirms) join the attempts, after closes and before new
-// attempts at one instant, and the run goes on past the last attempt
-// until every connect() in flight has finished (without sampling).
-func (s *state) raceLoop(ctx context.Context) error {
-	for steps := 0; ; steps++ {
-		if steps&4095 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		ta, tr := s.nextAt, s.race.head()
-		if ta == never && tr == never {
-			break
-		}
-		te, tm, tc := s.tws.next, s.matures.next, int64(never)
-		if len(s.closes) > 0 {
-			tc = s.closes[0].at
-		}
-		ts := s.nextSample
-		if ta == never {
-			ts = never
-		}
-		s.res.Events++
-		switch {
-		case te <= tm && te <= tc && te <= ta && te <= tr && te <= ts:
-			s.now = te
-			s.expire(s.tws.pop())
-		case tm <= tc && tm <= ta && tm <= tr && tm <= ts:
-			s.now = tm
-			s.mature(s.matures.pop())
-		case tc <= ta && tc <= tr && tc <= ts:
-			s.now = tc
-			s.closeConn(s.closes.pop().conn)
-		case tr <= ta && tr <= ts:
-			s.now = tr
-			if err := s.raceEvent(); err != nil {
-				return err
-			}
-		case ta <= ts:
-			s.now = ta
-			if err := s.raceArrive(); err != nil {
-				return err
-			}
-			if err := s.next(); err != nil {
-				return err
-			}
-		default:
-			s.now = ts
-			s.res.Sampled(s.est, s.timewait)
-			s.nextSample += s.sampleStep
-		}
-	}
-	s.finishTime()
-	return nil
 }
 
 // raceArrive starts the connect() of the next arrival: its first SYN,

@@ -619,6 +619,12 @@ func (s *state) pull() error {
 
 const never = math.MaxInt64
 
+// loop runs the events in time order; at one instant: TIME_WAIT expiry,
+// TIME_WAIT maturing under tcp_tw_reuse, close, then under the SNAT race
+// its events (SYNs, choices, confirms), then arrival, then sampling. The
+// run ends after the last attempt, or under the race once every connect()
+// in flight has finished (without sampling past the last attempt): later
+// closes and expiries cannot change any metric.
 func (s *state) loop(ctx context.Context) error {
 	if err := s.start(); err != nil {
 		return err
@@ -626,19 +632,17 @@ func (s *state) loop(ctx context.Context) error {
 	if err := s.next(); err != nil {
 		return err
 	}
-	if s.race != nil {
-		return s.raceLoop(ctx)
-	}
 	for steps := 0; ; steps++ {
 		if steps&4095 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		ta := s.nextAt
-		if ta == never {
-			// No more attempts: the run is over. Later closes and expiries
-			// cannot change any metric.
+		ta, tr := s.nextAt, int64(never)
+		if s.race != nil {
+			tr = s.race.head()
+		}
+		if ta == never && tr == never {
 			break
 		}
 		te, tm, tc := s.tws.next, s.matures.next, int64(never)
@@ -646,20 +650,34 @@ func (s *state) loop(ctx context.Context) error {
 			tc = s.closes[0].at
 		}
 		ts := s.nextSample
+		if ta == never {
+			ts = never
+		}
 		s.res.Events++
 		switch {
-		case te <= tm && te <= tc && te <= ta && te <= ts:
+		case te <= tm && te <= tc && te <= ta && te <= tr && te <= ts:
 			s.now = te
 			s.expire(s.tws.pop())
-		case tm <= tc && tm <= ta && tm <= ts:
+		case tm <= tc && tm <= ta && tm <= tr && tm <= ts:
 			s.now = tm
 			s.mature(s.matures.pop())
-		case tc <= ta && tc <= ts:
+		case tc <= ta && tc <= tr && tc <= ts:
 			s.now = tc
 			s.closeConn(s.closes.pop().conn)
+		case tr <= ta && tr <= ts:
+			s.now = tr
+			if err := s.raceEvent(); err != nil {
+				return err
+			}
 		case ta <= ts:
 			s.now = ta
-			if err := s.arrive(); err != nil {
+			var err error
+			if s.race != nil {
+				err = s.raceArrive()
+			} else {
+				err = s.arrive()
+			}
+			if err != nil {
 				return err
 			}
 			if err := s.next(); err != nil {
