@@ -67,8 +67,12 @@ func (h *Hist) RecordN(v, n uint64) {
 	h.sum += v * n
 }
 
+// grow makes bucket i exist. It at least doubles the buckets, so that a
+// histogram whose largest value keeps rising copies its buckets a
+// logarithmic number of times; the buckets past the largest value stay 0,
+// which every reader skips.
 func (h *Hist) grow(i int) {
-	c := make([]uint64, i+1, max(2*len(h.counts), i+1, 64))
+	c := make([]uint64, max(2*len(h.counts), i+1, 64))
 	copy(c, h.counts)
 	h.counts = c
 }
