@@ -62,8 +62,9 @@ func TestMain(m *testing.M) {
 
 // tiny is one uninterrupted run of the tiny suite (two jobs, started at
 // start), made by the first test to ask for it: TestTinySuite checks it,
-// and TestResumeIdentical, TestShardAndMerge and TestReportHTMLInBrowser
-// compare their runs with it or read its report. No test writes to it.
+// and TestResumeIdentical, TestShardAndMerge, TestInMemory and
+// TestReportHTMLInBrowser compare their runs with it or read its report.
+// No test writes to it.
 var tiny struct {
 	once sync.Once
 	dir  string
@@ -259,10 +260,7 @@ func TestEmbeddedSuitesParse(t *testing.T) {
 // of each run it names and no other, and there is nothing to resume.
 func TestInMemory(t *testing.T) {
 	s := loadTiny(t)
-	saved, err := Run(context.Background(), s, Options{Out: t.TempDir(), Jobs: 2, Start: start})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, saved := tinyRun(t)
 	dir := t.TempDir()
 	logged := map[string]bool{}
 	mem, err := Run(context.Background(), s, Options{Jobs: 2, Events: func(u Unit) string {
