@@ -46,8 +46,9 @@ type inside struct {
 	allocs []allocator.Allocator
 	rels   []allocator.Releaser
 	held   map[insideKey]int32
-	conns  map[int32]insideKey // connection id -> its inside port
-	tw     []insideTW          // TIME_WAIT entries in time order
+	conns  []insideKey // by connection id: its inside port (host -1: none)
+	tw     []insideTW  // TIME_WAIT entries in time order, from twHead on
+	twHead int
 	twLen  int64
 	lo, hi uint16
 	rng    *rand.Rand
@@ -64,7 +65,7 @@ func newInside(in Inside, allocSeed, seed uint64) (*inside, error) {
 	if spec.New == nil {
 		return nil, fmt.Errorf("sim: inside-hosts %d needs an inside allocator", in.Hosts)
 	}
-	s := &inside{held: map[insideKey]int32{}, conns: map[int32]insideKey{}, twLen: int64(spec.Profile.TimeWait),
+	s := &inside{held: map[insideKey]int32{}, twLen: int64(spec.Profile.TimeWait),
 		lo: spec.Profile.Range.Lo, hi: spec.Profile.Range.Hi, rng: rand.New(rand.NewPCG(seed, 0x696e73696465))} // "inside"
 	for h := range in.Hosts {
 		a, err := spec.Build(allocator.Config{Range: spec.Profile.Range, Seed: allocSeed ^ (uint64(h+1) * 0x9e3779b97f4a7c15), Params: in.Params})
@@ -95,9 +96,9 @@ func (in *inside) Free(p uint16, f allocator.Flow) bool {
 // pick chooses the inside port of flow f from a random inside host at
 // now and sets f.OrigPort; false means the inside host has no port free.
 func (in *inside) pick(now int64, f *allocator.Flow) bool {
-	for len(in.tw) > 0 && in.tw[0].at <= now {
-		in.drop(in.tw[0].key)
-		in.tw = in.tw[1:]
+	for in.twHead < len(in.tw) && in.tw[in.twHead].at <= now {
+		in.drop(in.tw[in.twHead].key)
+		in.twHead++
 	}
 	h := int32(in.rng.IntN(len(in.allocs)))
 	in.cur = insideKey{host: h, dst: f.Dst}
@@ -133,14 +134,29 @@ func (in *inside) abandon(k insideKey) { in.drop(k) }
 // close ends connection id's inside socket at now: a client close holds
 // TIME_WAIT on the inside host, other closes free the port.
 func (in *inside) close(id int32, now int64, clientClose bool) {
-	k, ok := in.conns[id]
-	if !ok {
+	if int(id) >= len(in.conns) || in.conns[id].host < 0 {
 		return
 	}
-	delete(in.conns, id)
+	k := in.conns[id]
+	in.conns[id].host = -1
 	if clientClose && in.twLen > 0 {
+		if in.twHead > 0 && in.twHead >= len(in.tw)/2 {
+			// Move the live entries to the front instead of letting
+			// append copy them to a new array again and again.
+			n := copy(in.tw, in.tw[in.twHead:])
+			in.tw, in.twHead = in.tw[:n], 0
+		}
 		in.tw = append(in.tw, insideTW{at: now + in.twLen, key: k})
 		return
 	}
 	in.drop(k)
+}
+
+// opened records that connection id holds the inside port of the attempt
+// just made.
+func (in *inside) opened(id int32) {
+	for int(id) >= len(in.conns) {
+		in.conns = append(in.conns, insideKey{host: -1})
+	}
+	in.conns[id] = in.cur
 }

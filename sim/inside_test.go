@@ -341,3 +341,28 @@ func TestInsideHostsOwnSecrets(t *testing.T) {
 		t.Errorf("%d of the hosts' first %d ports coincide: %v and %v", same, n, h0[:n], h1[:n])
 	}
 }
+
+// TestInsideHostTimeWaitChurn keeps an inside host's TIME_WAIT queue busy
+// for long enough that it is compacted many times: one host with ten
+// ports and a 10 s TIME_WAIT connects every 1.25 s for 250 s, each
+// connection closed by the client after 100 ms, so about eight of its
+// ports are in TIME_WAIT at any time. Every port must come back when its
+// TIME_WAIT ends: a lost entry would leave the port held for ever, and
+// after three such losses the host would run out.
+func TestInsideHostTimeWaitChurn(t *testing.T) {
+	var script []workload.Arrival
+	for i := range 200 {
+		script = append(script, connectTo(time.Duration(i)*1250*time.Millisecond, dstA, 100*time.Millisecond, workload.ClientClose))
+	}
+	cfg := Config{Allocator: lowestSpec(), Stack: stack(7000, 8999, time.Minute), Script: script, Inside: Inside{Hosts: 1, Spec: poolSpec(100, 109)}}
+	att, r := raceRun(t, cfg)
+	ports, ok := origPorts(att)
+	for i := range att {
+		if !ok[i] || ports[i] < 100 || ports[i] > 109 {
+			t.Fatalf("attempt %d at %v: original port %d, ok %v; want a port of 100-109", i, att[i].At, ports[i], ok[i])
+		}
+	}
+	if r.Failures != 0 || r.Attempts != 200 {
+		t.Errorf("%d failures in %d attempts, want none in 200", r.Failures, r.Attempts)
+	}
+}

@@ -788,7 +788,7 @@ func (s *state) establish(a *workload.Arrival, src *srcTable, dst *dstTable, por
 		if at := s.now + int64(a.Hold); at >= s.now { // else it overflows: never closes within the run
 			id := s.newConn(conn{dst: dst, port: port, path: a.Flow.Path, close: a.Close})
 			if s.inside != nil {
-				s.inside.conns[id] = s.inside.cur
+				s.inside.opened(id)
 			}
 			s.closeSeq++
 			s.closes.push(closeEvent{at: at, seq: s.closeSeq, conn: id})
