@@ -18,8 +18,11 @@ const (
 
 // newRNG returns a PCG generator for one purpose of one seed.
 func newRNG(seed, purpose uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15^purpose))
+	return rand.New(rand.NewPCG(seed, streamSeed(purpose)))
 }
+
+// streamSeed is the second PCG seed of a purpose's stream.
+func streamSeed(purpose uint64) uint64 { return 0x9e3779b97f4a7c15 ^ purpose }
 
 // secretKey derives a 128-bit SipHash key from the seed.
 func secretKey(seed uint64) (k0, k1 uint64) {

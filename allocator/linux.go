@@ -110,8 +110,8 @@ type linuxConnect struct {
 	perSocket bool
 	k0, k1    uint64        // net_secret
 	phase     time.Duration // jiffies offset, in [0, linuxShufflePeriod)
-	table     []uint32      // table_perturb
-	mask      uint32        // len(table) - 1
+	table     *drawnTable   // table_perturb
+	mask      uint32        // table size - 1
 	rng       *rand.Rand    // get_random_u32_below(8)
 	memo      offsetMemo    // the last port_offset computed
 }
@@ -135,16 +135,12 @@ func newLinuxConnect(r Range, seed uint64, size int, perSocket bool) *linuxConne
 		lo:        r.Lo,
 		n:         r.Size(),
 		perSocket: perSocket,
-		table:     make([]uint32, size),
+		table:     newDrawnTable(seed, size),
 		mask:      uint32(size - 1),
 		rng:       newRNG(seed, streamPick),
 	}
 	l.k0, l.k1 = secretKey(seed)
 	l.phase = linuxPhase(seed)
-	fill := newRNG(seed, streamTable)
-	for i := range l.table {
-		l.table[i] = fill.Uint32()
-	}
 	return l
 }
 
@@ -179,7 +175,7 @@ func (l *linuxConnect) portOffset(now time.Duration, f Flow) uint64 {
 // Cell implements Celler: the table_perturb cell that f uses at time now.
 // It changes with the 10 s shuffle bucket.
 func (l *linuxConnect) Cell(now time.Duration, f Flow) (cell, size int) {
-	return int(uint32(l.portOffset(now, f)) & l.mask), len(l.table)
+	return int(uint32(l.portOffset(now, f)) & l.mask), l.table.size
 }
 
 // Allocate is __inet_hash_connect for a socket with no local port.
@@ -197,7 +193,8 @@ func (l *linuxConnect) connectIn(now time.Duration, f Flow, c Checker, lo uint16
 		step = 1
 	}
 	remaining := linuxRemaining(n, !l.perSocket)
-	offset := int((l.table[index] + uint32(po>>32)) % uint32(remaining))
+	cell := l.table.at(index)
+	offset := int((*cell + uint32(po>>32)) % uint32(remaining))
 	if !l.perSocket {
 		offset &^= 1 // first pass: ports of lo's parity
 	}
@@ -209,7 +206,7 @@ func (l *linuxConnect) connectIn(now time.Duration, f Flow, c Checker, lo uint16
 		return 0, ErrExhausted
 	}
 	i = max(i, int(l.rng.Uint32N(8))*step)
-	l.table[index] += uint32(i + step)
+	*cell += uint32(i + step)
 	return port, nil
 }
 

@@ -1,0 +1,48 @@
+package allocator
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDrawnTableMatchesFill checks that a table drawn block by block, in
+// any order of first use, holds what filling it in order from the table
+// stream would: cell i is the (i+1)-th Uint32 of newRNG(seed, streamTable).
+func TestDrawnTableMatchesFill(t *testing.T) {
+	for _, size := range []int{1, 2, 32, 64, 128, 4096, 1 << 16, 1 << 20} {
+		for _, seed := range []uint64{0, 1, 0xdeadbeef, ^uint64(0)} {
+			want := make([]uint32, size)
+			fill := newRNG(seed, streamTable)
+			for i := range want {
+				want[i] = fill.Uint32()
+			}
+			d := newDrawnTable(seed, size)
+			// First uses in a random order, then every cell.
+			order := rand.New(rand.NewPCG(seed, 7)).Perm(size)
+			for _, i := range order[:min(size, 300)] {
+				if got := *d.at(uint32(i)); got != want[i] {
+					t.Fatalf("size %d seed %#x: cell %d drawn first is %#x, want %#x", size, seed, i, got, want[i])
+				}
+			}
+			for i := range want {
+				if got := *d.at(uint32(i)); got != want[i] {
+					t.Fatalf("size %d seed %#x: cell %d is %#x, want %#x", size, seed, i, got, want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestDrawnTableKeepsWrites checks that a cell written keeps its value
+// when other blocks are drawn afterwards.
+func TestDrawnTableKeepsWrites(t *testing.T) {
+	d := newDrawnTable(3, 1<<12)
+	*d.at(5) += 7
+	want := *d.at(5)
+	for i := uint32(64); i < 1<<12; i += 64 {
+		d.at(i)
+	}
+	if got := *d.at(5); got != want {
+		t.Fatalf("cell 5 is %#x after drawing the other blocks, want %#x", got, want)
+	}
+}
