@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/portsim/portsim/allocator"
@@ -93,12 +94,13 @@ func mustEncode(t *testing.T, s *Suite) []byte {
 // draws.
 func describeSuite(t *testing.T, s *Suite) string {
 	t.Helper()
-	out := fmt.Sprintf("%s seed %d seeds %d\n", s.Name, s.Seed, s.Seeds)
+	var out strings.Builder
+	fmt.Fprintf(&out, "%s seed %d seeds %d\n", s.Name, s.Seed, s.Seeds)
 	for _, sc := range s.Scenarios {
-		out += fmt.Sprintf("scenario %s events %v x %q chart-at %v charts %v metrics %v\n", sc.Name, sc.Events, sc.X, sc.ChartAt, sc.Charts, sc.Metrics)
+		fmt.Fprintf(&out, "scenario %s events %v x %q chart-at %v charts %v metrics %v\n", sc.Name, sc.Events, sc.X, sc.ChartAt, sc.Charts, sc.Metrics)
 		for _, p := range sc.Published {
 			p.Line = 0
-			out += fmt.Sprintf("  published %+v\n", p)
+			fmt.Fprintf(&out, "  published %+v\n", p)
 		}
 	}
 	cells, err := s.Cells()
@@ -111,9 +113,9 @@ func describeSuite(t *testing.T, s *Suite) string {
 			t.Fatal(err)
 		}
 		st.Registry = allocator.Set{}
-		out += fmt.Sprintf("cell %d %s %v %s %+v\n", c.Index, c.Scenario.Name, c.Labels, c.Alloc.Label(), st)
+		fmt.Fprintf(&out, "cell %d %s %v %s %+v\n", c.Index, c.Scenario.Name, c.Labels, c.Alloc.Label(), st)
 	}
-	return out
+	return out.String()
 }
 
 // TestWithSeedsKeepsRegistry checks that changing the seeds of a suite
