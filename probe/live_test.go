@@ -25,13 +25,25 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestLiveProbe measures this kernel, when it can, and checks the Linux
-// models against it. It skips, saying why, where probing is impossible.
-// Most of its time is spent waiting out tcp_tw_reuse_delay, so it runs in
-// parallel with the CPU-bound tests of the recorded probe (TestLiveSNAT
-// stays sequential: its race needs idle CPUs).
-func TestLiveProbe(t *testing.T) {
-	t.Parallel()
+// TestLive measures this kernel, when it can: its port allocator against
+// the Linux models (probe) and the SNAT race (snat). The two run at the
+// same time, since the probe spends most of its time waiting out
+// tcp_tw_reuse_delay; both finish before the CPU-bound tests of the
+// recorded probe start, so that the race finds idle CPUs.
+func TestLive(t *testing.T) {
+	t.Run("probe", func(t *testing.T) {
+		t.Parallel()
+		liveProbe(t)
+	})
+	t.Run("snat", func(t *testing.T) {
+		t.Parallel()
+		liveSNAT(t)
+	})
+}
+
+// liveProbe measures this kernel and checks the Linux models against it.
+// It skips, saying why, where probing is impossible.
+func liveProbe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the live probe takes about 2 s (it waits out tcp_tw_reuse_delay)")
 	}

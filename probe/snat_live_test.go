@@ -46,7 +46,7 @@ func hostState(t *testing.T) string {
 	return b.String()
 }
 
-// TestLiveSNAT runs the SNAT race experiments with 200 rounds on the live
+// liveSNAT runs the SNAT race experiments with 200 rounds on the live
 // kernel and checks what must hold whatever the timing: every connect
 // succeeds; each clash is one insert_failed and one drop and costs the
 // client exactly one SYN retransmission, so a second or more (TCP
@@ -55,7 +55,7 @@ func hostState(t *testing.T) string {
 // pick one tuple, the kernel has at most one clash; and with one source
 // port for the pods of a round and the default rule, on two CPUs or
 // more, the kernel has clashes.
-func TestLiveSNAT(t *testing.T) {
+func liveSNAT(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the live SNAT test takes about 6 s")
 	}
