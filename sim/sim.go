@@ -234,7 +234,10 @@ type state struct {
 	dstList  []*dstTable // by dstTable.id
 	lastKey  dstKey
 	lastDst  *dstTable
-	cellSeen []int32
+	// cellSeen counts, by table cell, the destinations seen so far
+	// (noteCell); a map, since a run meets few destinations of a table
+	// of up to 2^20 cells.
+	cellSeen map[int]int32
 
 	conns    []conn
 	freeConn int32
@@ -265,6 +268,7 @@ type state struct {
 	pcbs    int
 	estUDP  int64
 	fillRNG *rand.Rand
+	fillBuf []uint16 // prefill's scratch list of usable ports
 	res     results.Run
 
 	// started counts the workload's attempts begun (retransmitted SYNs
@@ -528,12 +532,13 @@ func (s *state) prefill(hold func(uint16)) {
 		s.fillRNG = rand.New(rand.NewPCG(s.cfg.Seed, 0x70726566696c6c)) // "prefill"
 	}
 	r := s.cfg.Stack.Range
-	var usable []uint16
+	usable := s.fillBuf[:0]
 	for p := int(r.Lo); p <= int(r.Hi); p++ {
 		if !r.IsReserved(uint16(p)) {
 			usable = append(usable, uint16(p))
 		}
 	}
+	s.fillBuf = usable
 	k := int(math.Round(s.cfg.Prefill * float64(len(usable))))
 	for i := range k { // partial Fisher-Yates: the first k of a random order
 		j := i + s.fillRNG.IntN(len(usable)-i)
@@ -562,7 +567,7 @@ func (s *state) noteCell(f allocator.Flow) {
 		return
 	}
 	if s.cellSeen == nil {
-		s.cellSeen = make([]int32, size)
+		s.cellSeen = make(map[int]int32)
 		s.res.Cells.TableSize = size
 	}
 	s.res.Cells.SharedPairs += int64(s.cellSeen[c])

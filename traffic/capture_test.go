@@ -339,7 +339,8 @@ func TestClientFilter(t *testing.T) {
 
 // synth builds Ethernet/IPv4/TCP packets for hand-made captures.
 type synth struct {
-	w *pcapgo.Writer
+	w   *pcapgo.Writer
+	buf [54]byte // the packet being built, reused
 }
 
 func newSynth(t testing.TB, out *bytes.Buffer) *synth {
@@ -352,7 +353,8 @@ func newSynth(t testing.TB, out *bytes.Buffer) *synth {
 
 // tcp writes a TCP packet from a:ap to b:bp at time at (ns).
 func (s *synth) tcp(at int64, a [4]byte, ap uint16, b [4]byte, bp uint16, seq uint32, flags byte) error {
-	var p [54]byte
+	p := &s.buf
+	*p = [54]byte{}
 	p[12], p[13] = 0x08, 0x00
 	ip := p[14:]
 	ip[0] = 0x45
