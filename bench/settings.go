@@ -7,8 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portsim/portsim/allocator"
@@ -126,7 +128,14 @@ type Setting struct {
 }
 
 // Settings returns every setting, in the order help text lists them.
-func Settings() []Setting {
+func Settings() []Setting { return slices.Clone(settingTable()) }
+
+// settingTable is the table of settings, built once: a suite's cells
+// look a setting up for every value they apply.
+var settingTable = sync.OnceValue(buildSettings)
+
+// buildSettings builds the table of settings.
+func buildSettings() []Setting {
 	stack := []Setting{
 		{"range", "ephemeral port range LO-HI (default: the allocator's OS default)", true, func(s *Setup, v string) error {
 			r, err := allocator.ParseRange(v)
@@ -316,7 +325,7 @@ func (s *Setup) file(v string) (string, error) {
 // SettingNames returns the names of all settings.
 func SettingNames() []string {
 	var out []string
-	for _, s := range Settings() {
+	for _, s := range settingTable() {
 		out = append(out, s.Name)
 	}
 	return out
@@ -325,7 +334,7 @@ func SettingNames() []string {
 // LookupSetting returns the setting called name, or an error suggesting
 // the nearest one.
 func LookupSetting(name string) (Setting, error) {
-	for _, s := range Settings() {
+	for _, s := range settingTable() {
 		if s.Name == name {
 			return s, nil
 		}
