@@ -26,12 +26,24 @@ type Inside struct {
 	Params map[string]string
 }
 
-// insideKey is a port of one inside host towards one destination.
-type insideKey struct {
-	host int32
-	dst  netip.AddrPort
-	port uint16
+// insideKey is a port of one inside host towards one destination,
+// packed as host<<48 | destination index<<16 | port so that the map of
+// held ports hashes one word. The destination index is the inside
+// hosts' own numbering of the destinations they have met (inside.dsts).
+type insideKey uint64
+
+// noInside is the insideKey of no port: its host, 65535, is above the
+// most inside hosts there may be (65000).
+const noInside = ^insideKey(0)
+
+func makeInsideKey(host, dst int32, port uint16) insideKey {
+	return insideKey(uint64(uint16(host))<<48 | uint64(uint32(dst))<<16 | uint64(port))
 }
+
+func (k insideKey) host() int32                 { return int32(k >> 48) }
+func (k insideKey) dst() int32                  { return int32(uint32(k >> 16)) }
+func (k insideKey) port() uint16                { return uint16(k) }
+func (k insideKey) withPort(p uint16) insideKey { return k&^0xffff | insideKey(p) }
 
 // insideTW is an inside host's TIME_WAIT entry ending at at.
 type insideTW struct {
@@ -46,8 +58,10 @@ type inside struct {
 	allocs []allocator.Allocator
 	rels   []allocator.Releaser
 	held   map[insideKey]int32
-	conns  []insideKey // by connection id: its inside port (host -1: none)
-	tw     []insideTW  // TIME_WAIT entries in time order, from twHead on
+	dstIDs map[netip.AddrPort]int32 // index of each destination met
+	dsts   []netip.AddrPort         // the destinations by index
+	conns  []insideKey              // by connection id: its inside port (noInside: none)
+	tw     []insideTW               // TIME_WAIT entries in time order, from twHead on
 	twHead int
 	twLen  int64
 	lo, hi uint16
@@ -65,7 +79,7 @@ func newInside(in Inside, allocSeed, seed uint64) (*inside, error) {
 	if spec.New == nil {
 		return nil, fmt.Errorf("sim: inside-hosts %d needs an inside allocator", in.Hosts)
 	}
-	s := &inside{held: map[insideKey]int32{}, twLen: int64(spec.Profile.TimeWait),
+	s := &inside{held: map[insideKey]int32{}, dstIDs: map[netip.AddrPort]int32{}, twLen: int64(spec.Profile.TimeWait),
 		lo: spec.Profile.Range.Lo, hi: spec.Profile.Range.Hi, rng: rand.New(rand.NewPCG(seed, 0x696e73696465))} // "inside"
 	for h := range in.Hosts {
 		a, err := spec.Build(allocator.Config{Range: spec.Profile.Range, Seed: allocSeed ^ (uint64(h+1) * 0x9e3779b97f4a7c15), Params: in.Params})
@@ -90,7 +104,9 @@ func (in *inside) Free(p uint16, f allocator.Flow) bool {
 	if p < in.lo || p > in.hi {
 		return false
 	}
-	return in.held[insideKey{host: in.cur.host, dst: f.Dst, port: p}] == 0
+	// f is the flow of the attempt being made, whose destination is
+	// in.cur's.
+	return in.held[in.cur.withPort(p)] == 0
 }
 
 // pick chooses the inside port of flow f from a random inside host at
@@ -101,14 +117,20 @@ func (in *inside) pick(now int64, f *allocator.Flow) bool {
 		in.twHead++
 	}
 	h := int32(in.rng.IntN(len(in.allocs)))
-	in.cur = insideKey{host: h, dst: f.Dst}
+	d, ok := in.dstIDs[f.Dst]
+	if !ok {
+		d = int32(len(in.dsts))
+		in.dstIDs[f.Dst] = d
+		in.dsts = append(in.dsts, f.Dst)
+	}
+	in.cur = makeInsideKey(h, d, 0)
 	in.ok = false
 	hf := allocator.Flow{Path: f.Path, Src: hostAddr(h), Dst: f.Dst}
 	p, err := in.allocs[h].Allocate(time.Duration(now), hf, in)
 	if err != nil {
 		return false
 	}
-	in.cur.port = p
+	in.cur = in.cur.withPort(p)
 	in.held[in.cur]++
 	in.ok = true
 	f.OrigPort = p
@@ -122,8 +144,8 @@ func (in *inside) drop(k insideKey) {
 	} else {
 		delete(in.held, k)
 	}
-	if r := in.rels[k.host]; r != nil {
-		r.Release(0, allocator.Flow{Src: hostAddr(k.host), Dst: k.dst}, k.port)
+	if r := in.rels[k.host()]; r != nil {
+		r.Release(0, allocator.Flow{Src: hostAddr(k.host()), Dst: in.dsts[k.dst()]}, k.port())
 	}
 }
 
@@ -134,11 +156,11 @@ func (in *inside) abandon(k insideKey) { in.drop(k) }
 // close ends connection id's inside socket at now: a client close holds
 // TIME_WAIT on the inside host, other closes free the port.
 func (in *inside) close(id int32, now int64, clientClose bool) {
-	if int(id) >= len(in.conns) || in.conns[id].host < 0 {
+	if int(id) >= len(in.conns) || in.conns[id] == noInside {
 		return
 	}
 	k := in.conns[id]
-	in.conns[id].host = -1
+	in.conns[id] = noInside
 	if clientClose && in.twLen > 0 {
 		if in.twHead > 0 && in.twHead >= len(in.tw)/2 {
 			// Move the live entries to the front instead of letting
@@ -156,7 +178,7 @@ func (in *inside) close(id int32, now int64, clientClose bool) {
 // just made.
 func (in *inside) opened(id int32) {
 	for int(id) >= len(in.conns) {
-		in.conns = append(in.conns, insideKey{host: -1})
+		in.conns = append(in.conns, noInside)
 	}
 	in.conns[id] = in.cur
 }
