@@ -229,11 +229,11 @@ type state struct {
 	n        int    // ports in the range (the modulus of differences)
 	usable   [2]int // usable ports of the range by parity (even, odd)
 
-	srcs     map[srcKey]*srcTable
-	dsts     map[dstKey]*dstTable
-	dstList  []*dstTable // by dstTable.id
-	lastKey  dstKey
-	lastDst  *dstTable
+	srcs    map[srcKey]*srcTable
+	dsts    map[dstKey]*dstTable
+	dstList []*dstTable // by dstTable.id
+	lastKey dstKey
+	lastDst *dstTable
 	// cellSeen counts, by table cell, the destinations seen so far
 	// (noteCell); a map, since a run meets few destinations of a table
 	// of up to 2^20 cells.
@@ -268,8 +268,10 @@ type state struct {
 	pcbs    int
 	estUDP  int64
 	fillRNG *rand.Rand
-	fillBuf []uint16 // prefill's scratch list of usable ports
-	res     results.Run
+	// fillPorts lists the usable ports in order, and fillBuf is
+	// prefill's scratch copy of it to shuffle.
+	fillPorts, fillBuf []uint16
+	res                results.Run
 
 	// started counts the workload's attempts begun (retransmitted SYNs
 	// are not new attempts); race is the concurrent NAT, nil with one CPU.
@@ -531,13 +533,15 @@ func (s *state) prefill(hold func(uint16)) {
 	if s.fillRNG == nil {
 		s.fillRNG = rand.New(rand.NewPCG(s.cfg.Seed, 0x70726566696c6c)) // "prefill"
 	}
-	r := s.cfg.Stack.Range
-	usable := s.fillBuf[:0]
-	for p := int(r.Lo); p <= int(r.Hi); p++ {
-		if !r.IsReserved(uint16(p)) {
-			usable = append(usable, uint16(p))
+	if s.fillPorts == nil {
+		r := s.cfg.Stack.Range
+		for p := int(r.Lo); p <= int(r.Hi); p++ {
+			if !r.IsReserved(uint16(p)) {
+				s.fillPorts = append(s.fillPorts, uint16(p))
+			}
 		}
 	}
+	usable := append(s.fillBuf[:0], s.fillPorts...)
 	s.fillBuf = usable
 	k := int(math.Round(s.cfg.Prefill * float64(len(usable))))
 	for i := range k { // partial Fisher-Yates: the first k of a random order
