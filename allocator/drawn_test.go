@@ -11,15 +11,19 @@ import (
 func TestDrawnTableMatchesFill(t *testing.T) {
 	for _, size := range []int{1, 2, 32, 64, 128, 4096, 1 << 16, 1 << 20} {
 		for _, seed := range []uint64{0, 1, 0xdeadbeef, ^uint64(0)} {
+			if size == 1<<20 && seed != 1 {
+				continue // the largest table, whose jumps go up to 2^19 draws, once
+			}
 			want := make([]uint32, size)
 			fill := newRNG(seed, streamTable)
 			for i := range want {
 				want[i] = fill.Uint32()
 			}
 			d := newDrawnTable(seed, size)
-			// First uses in a random order, then every cell.
-			order := rand.New(rand.NewPCG(seed, 7)).Perm(size)
-			for _, i := range order[:min(size, 300)] {
+			// First uses at random cells, then every cell.
+			pick := rand.New(rand.NewPCG(seed, 7))
+			for range min(size, 300) {
+				i := pick.IntN(size)
 				if got := *d.at(uint32(i)); got != want[i] {
 					t.Fatalf("size %d seed %#x: cell %d drawn first is %#x, want %#x", size, seed, i, got, want[i])
 				}
