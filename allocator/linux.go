@@ -108,17 +108,24 @@ type linuxConnect struct {
 	lo        uint16
 	n         int // range size, hi - lo + 1
 	perSocket bool
-	k0, k1    uint64        // net_secret
-	phase     time.Duration // jiffies offset, in [0, linuxShufflePeriod)
-	table     *drawnTable   // table_perturb
-	mask      uint32        // table size - 1
-	rng       *rand.Rand    // get_random_u32_below(8)
-	memo      offsetMemo    // the last port_offset computed
+	k0, k1    uint64                  // net_secret
+	phase     time.Duration           // jiffies offset, in [0, linuxShufflePeriod)
+	table     *drawnTable             // table_perturb
+	mask      uint32                  // table size - 1
+	rng       *rand.Rand              // get_random_u32_below(8)
+	memo      [offsetMemos]offsetMemo // recent port_offsets, by memoSlot
+	lastMemo  int                     // the slot of memo used last
 }
 
-// offsetMemo remembers the last port_offset: successive connects to one
-// destination within a 10 s bucket hash the same input, so the SipHash is
-// computed once per destination and bucket. It changes no result.
+// offsetMemos is the number of port_offsets linuxConnect remembers, a
+// power of two.
+const offsetMemos = 8
+
+// offsetMemo remembers a port_offset: successive connects from one source
+// to one destination within a 10 s bucket hash the same input, so the
+// SipHash is computed once per source, destination and bucket while the
+// flow keeps its slot (memoSlot), as it does when a workload cycles
+// through a few sources or destinations. It changes no result.
 type offsetMemo struct {
 	src  netip.Addr
 	dst  netip.AddrPort
@@ -159,7 +166,14 @@ func linuxTimeSeed(now, phase time.Duration) uint32 {
 
 // portOffset is inet_sk_port_offset at time now.
 func (l *linuxConnect) portOffset(now time.Duration, f Flow) uint64 {
-	m := &l.memo
+	// The slot used last first: a run to one destination from one
+	// source finds its offset without computing the slot.
+	m := &l.memo[l.lastMemo]
+	if m.ok && now >= m.from && now < m.to && m.dst == f.Dst && m.src == f.Src {
+		return m.po
+	}
+	l.lastMemo = memoSlot(f)
+	m = &l.memo[l.lastMemo]
 	if m.ok && now >= m.from && now < m.to && m.dst == f.Dst && m.src == f.Src {
 		return m.po
 	}
@@ -170,6 +184,14 @@ func (l *linuxConnect) portOffset(now time.Duration, f Flow) uint64 {
 	from := now - time.Duration(uint64(now+l.phase)%uint64(linuxShufflePeriod))
 	*m = offsetMemo{src: f.Src, dst: f.Dst, seed: seed, po: po, ok: true, from: from, to: from + linuxShufflePeriod}
 	return po
+}
+
+// memoSlot is flow f's slot in linuxConnect.memo: the low bits of its
+// source and destination addresses and of its destination port.
+func memoSlot(f Flow) int {
+	a, b := f.Src.As16(), f.Dst.Addr().As16()
+	p := f.Dst.Port()
+	return int((a[15] ^ b[15] ^ byte(p) ^ byte(p>>8)) & (offsetMemos - 1))
 }
 
 // Cell implements Celler: the table_perturb cell that f uses at time now.

@@ -616,7 +616,8 @@ func FuzzLinuxConnect(f *testing.F) {
 
 // TestLinuxOffsetMemo checks the memoised port_offset against a fresh
 // SipHash at every call, across bucket edges (one nanosecond either side),
-// time going back, and alternating destinations.
+// time going back, and alternating destinations and sources, two of
+// which share a memo slot.
 func TestLinuxOffsetMemo(t *testing.T) {
 	l := newLinuxConnect(Range{Lo: 32768, Hi: 60999}, 7, 1<<16, false)
 	rng := rand.New(rand.NewPCG(11, 12))
@@ -624,6 +625,8 @@ func TestLinuxOffsetMemo(t *testing.T) {
 		{Path: Connect, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddrPort("198.18.0.1:443")},
 		{Path: Connect, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddrPort("198.18.0.2:443")},
 		{Path: Connect, Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddrPort("[2001:db8::2]:443")},
+		// The first flow's memo slot, from another source.
+		{Path: Connect, Src: netip.MustParseAddr("10.0.1.1"), Dst: netip.MustParseAddrPort("198.18.0.1:443")},
 	}
 	var now time.Duration
 	for i := range 20000 {

@@ -353,9 +353,18 @@ func TestTakeoverWithUDPOnStack(t *testing.T) {
 // 7002, 7000 and S2 7001, 7003, 7001. Per pair every difference is +2
 // (7002 → 7000 wraps to +2) and every reuse distance 2; shared tables
 // would give +1 and 4. With one port and connections never closed, each
-// source gets it once.
+// source gets it once. Both hold for two sources whose addresses end in
+// different bytes and for two that end in the same byte (and so share a
+// slot of the simulator's cache of recent tables).
 func TestTwoSourcesOneDestination(t *testing.T) {
-	s1, s2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	for _, pair := range [][2]string{{"10.0.0.1", "10.0.0.2"}, {"10.0.0.1", "10.0.1.1"}} {
+		t.Run(pair[0]+","+pair[1], func(t *testing.T) {
+			testTwoSources(t, netip.MustParseAddr(pair[0]), netip.MustParseAddr(pair[1]))
+		})
+	}
+}
+
+func testTwoSources(t *testing.T, s1, s2 netip.Addr) {
 	var script []workload.Arrival
 	for i := range 6 {
 		src := s1

@@ -232,8 +232,11 @@ type state struct {
 	srcs    map[srcKey]*srcTable
 	dsts    map[dstKey]*dstTable
 	dstList []*dstTable // by dstTable.id
-	lastKey dstKey
-	lastDst *dstTable
+	// recent holds the tables of recent flows, direct-mapped by
+	// tableSlot: a workload that cycles through a few sources or
+	// destinations finds its tables without hashing two map keys.
+	recent  [tableSlots]*dstTable
+	lastDst *dstTable // the tables of the last flow
 	// cellSeen counts, by table cell, the destinations seen so far
 	// (noteCell); a map, since a run meets few destinations of a table
 	// of up to 2^20 cells.
@@ -487,8 +490,13 @@ func countEndpoints(script []workload.Arrival) (srcs, dsts int) {
 func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 	udp := f.Path == allocator.UDP
 	sk := srcKey{f.Src, udp}
-	if s.lastDst != nil && s.lastKey.src.addr == f.Src && s.lastKey.src.udp == udp && s.lastKey.dst == f.Dst {
-		return s.lastDst.src, s.lastDst
+	if d := s.lastDst; d != nil && d.src.addr == f.Src && d.src.udp == udp && d.dst == f.Dst {
+		return d.src, d
+	}
+	slot := tableSlot(f)
+	if d := s.recent[slot]; d != nil && d.src.addr == f.Src && d.src.udp == udp && d.dst == f.Dst {
+		s.lastDst = d
+		return d.src, d
 	}
 	src := s.srcs[sk]
 	if src == nil {
@@ -519,8 +527,19 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 			})
 		}
 	}
-	s.lastKey, s.lastDst = dk, dst
+	s.recent[slot], s.lastDst = dst, dst
 	return src, dst
+}
+
+// tableSlots is the size of state.recent, a power of two.
+const tableSlots = 16
+
+// tableSlot is flow f's slot in state.recent: the low bits of its
+// source and destination addresses and of its destination port.
+func tableSlot(f allocator.Flow) int {
+	a, b := f.Src.As16(), f.Dst.Addr().As16()
+	p := f.Dst.Port()
+	return int((a[15] ^ b[15] ^ byte(p) ^ byte(p>>8)) & (tableSlots - 1))
 }
 
 // prefill holds a random Config.Prefill share of the usable ports by
