@@ -92,6 +92,20 @@ func TestPrefillMemoryEstimate(t *testing.T) {
 	}
 }
 
+// TestInsideMemoryEstimate: every inside host adds its allocator's
+// memory: 12 KiB and 256 bytes a block of its table that its connects
+// draw (here two each), doubled for the garbage collector as the rest of
+// the estimate.
+func TestInsideMemoryEstimate(t *testing.T) {
+	s := parseMicro(t, "name: p\nseeds: 1\nallocators: [netfilter]\nscenarios:\n  - name: a\n    rate: 1000\n    duration: 40s\n")
+	st := cellSetup(t, s)
+	before := st.EstimateMemory(nil)
+	st.Inside.Hosts = 20000
+	if got, want := st.EstimateMemory(nil)-before, 2*20000*(12<<10+2*256.0); got != want {
+		t.Errorf("20000 inside hosts add %v bytes to the estimate, want %v", got, want)
+	}
+}
+
 // TestWorkEstimate: the attempts of a suite, the check against the limit
 // and its message.
 func TestWorkEstimate(t *testing.T) {
