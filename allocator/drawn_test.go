@@ -20,6 +20,14 @@ func TestDrawnTableMatchesFill(t *testing.T) {
 				want[i] = fill.Uint32()
 			}
 			d := newDrawnTable(seed, size)
+			// Its index holds one entry per 64 cells, and it keeps the
+			// fewest jumps that reach its last block.
+			if want := (size + 63) / 64; len(d.blocks) != want {
+				t.Fatalf("size %d: %d blocks, want %d", size, len(d.blocks), want)
+			}
+			if j := len(d.jumps); 1<<j < len(d.blocks) || (j > 0 && 1<<(j-1) >= len(d.blocks)) {
+				t.Fatalf("size %d: %d jumps for %d blocks, want the fewest that reach the last", size, j, len(d.blocks))
+			}
 			// First uses at random cells, then every cell.
 			pick := rand.New(rand.NewPCG(seed, 7))
 			for range min(size, 300) {
