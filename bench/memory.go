@@ -64,7 +64,8 @@ func (s *Setup) EstimateMemory(trace *workload.TraceStats) float64 {
 	// Prefilled ports are held from the start, in every pair.
 	prefilled := s.Prefill * ports
 	live += prefilled * dests
-	// Per pair: sorted ports and history (about 24 bytes a port used)
+	// Per pair: sorted ports and history (18 bytes a port used, 24 with
+	// the slices' spare capacity)
 	// until it has used 2,048 ports, then a 16-byte history entry for every
 	// port of the range; bitsets (up to 2 x 8.75 KiB) once it holds more
 	// than 32 ports at a time.

@@ -49,7 +49,8 @@ type dstTable struct {
 	// nil), then one entry per port of the range from recBase.
 	sBlock, sTW []uint16
 	dense       *denseDst
-	sRecs       []recEntry
+	sPorts      []uint16  // sorted ports with a history (small form)
+	sRecs       []portRec // their histories, index for index
 	recs        []portRec
 	recBase     uint16
 	recHalf     uint16 // entries of the first parity in recs
@@ -68,11 +69,6 @@ const (
 // denseDst is the dense form of a dstTable's sets.
 type denseDst struct {
 	block, tw portSet
-}
-
-type recEntry struct {
-	port uint16
-	rec  portRec
 }
 
 // portRec is the history of one 4-tuple.
@@ -102,22 +98,23 @@ func (d *dstTable) rec(p uint16, lo uint16, n int) *portRec {
 	if d.recs != nil {
 		return &d.recs[d.recIndex(p)]
 	}
-	i, found := slices.BinarySearchFunc(d.sRecs, p, func(e recEntry, p uint16) int { return int(e.port) - int(p) })
+	i, found := slices.BinarySearch(d.sPorts, p)
 	if found {
-		return &d.sRecs[i].rec
+		return &d.sRecs[i]
 	}
 	if len(d.sRecs) < smallRecs {
-		d.sRecs = slices.Insert(d.sRecs, i, recEntry{port: p, rec: portRec{lastClose: -1}})
-		return &d.sRecs[i].rec
+		d.sPorts = slices.Insert(d.sPorts, i, p)
+		d.sRecs = slices.Insert(d.sRecs, i, portRec{lastClose: -1})
+		return &d.sRecs[i]
 	}
 	d.recs, d.recBase, d.recHalf = make([]portRec, n), lo, uint16((n+1)/2)
 	for i := range d.recs {
 		d.recs[i].lastClose = -1
 	}
-	for _, e := range d.sRecs {
-		d.recs[d.recIndex(e.port)] = e.rec
+	for j, port := range d.sPorts {
+		d.recs[d.recIndex(port)] = d.sRecs[j]
 	}
-	d.sRecs = nil
+	d.sPorts, d.sRecs = nil, nil
 	return &d.recs[d.recIndex(p)]
 }
 
