@@ -109,6 +109,16 @@ type Flow struct {
 	OrigPort uint16
 }
 
+// Slot returns the flow's slot among n, a power of two, in a
+// direct-mapped cache: the low bits of the last bytes of its source and
+// destination addresses and of its destination port, so that a workload
+// cycling through a few sources or destinations spreads over the slots.
+func (f Flow) Slot(n int) int {
+	a, b := f.Src.As16(), f.Dst.Addr().As16()
+	p := f.Dst.Port()
+	return int(a[15]^b[15]^byte(p)^byte(p>>8)) & (n - 1)
+}
+
 // Checker answers whether a candidate port can be used for a flow right
 // now, applying the stack's sharing rule (4-tuple or exclusive), TIME_WAIT
 // take-over and reserved ports. Each call is one probe.

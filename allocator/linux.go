@@ -113,7 +113,7 @@ type linuxConnect struct {
 	table     *drawnTable             // table_perturb
 	mask      uint32                  // table size - 1
 	rng       *rand.Rand              // get_random_u32_below(8)
-	memo      [offsetMemos]offsetMemo // recent port_offsets, by memoSlot
+	memo      [offsetMemos]offsetMemo // recent port_offsets, by Flow.Slot
 	lastMemo  int                     // the slot of memo used last
 }
 
@@ -124,7 +124,7 @@ const offsetMemos = 8
 // offsetMemo remembers a port_offset: successive connects from one source
 // to one destination within a 10 s bucket hash the same input, so the
 // SipHash is computed once per source, destination and bucket while the
-// flow keeps its slot (memoSlot), as it does when a workload cycles
+// flow keeps its slot (Flow.Slot), as it does when a workload cycles
 // through a few sources or destinations. It changes no result.
 type offsetMemo struct {
 	src  netip.Addr
@@ -169,12 +169,12 @@ func (l *linuxConnect) portOffset(now time.Duration, f Flow) uint64 {
 	// The slot used last first: a run to one destination from one
 	// source finds its offset without computing the slot.
 	m := &l.memo[l.lastMemo]
-	if m.ok && now >= m.from && now < m.to && m.dst == f.Dst && m.src == f.Src {
+	if m.holds(now, &f) {
 		return m.po
 	}
-	l.lastMemo = memoSlot(f)
+	l.lastMemo = f.Slot(offsetMemos)
 	m = &l.memo[l.lastMemo]
-	if m.ok && now >= m.from && now < m.to && m.dst == f.Dst && m.src == f.Src {
+	if m.holds(now, &f) {
 		return m.po
 	}
 	seed := linuxTimeSeed(now, l.phase)
@@ -186,12 +186,9 @@ func (l *linuxConnect) portOffset(now time.Duration, f Flow) uint64 {
 	return po
 }
 
-// memoSlot is flow f's slot in linuxConnect.memo: the low bits of its
-// source and destination addresses and of its destination port.
-func memoSlot(f Flow) int {
-	a, b := f.Src.As16(), f.Dst.Addr().As16()
-	p := f.Dst.Port()
-	return int((a[15] ^ b[15] ^ byte(p) ^ byte(p>>8)) & (offsetMemos - 1))
+// holds reports whether m is the port_offset of flow f at time now.
+func (m *offsetMemo) holds(now time.Duration, f *Flow) bool {
+	return m.ok && now >= m.from && now < m.to && m.dst == f.Dst && m.src == f.Src
 }
 
 // Cell implements Celler: the table_perturb cell that f uses at time now.

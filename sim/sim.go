@@ -233,7 +233,7 @@ type state struct {
 	dsts    map[dstKey]*dstTable
 	dstList []*dstTable // by dstTable.id
 	// recent holds the tables of recent flows, direct-mapped by
-	// tableSlot: a workload that cycles through a few sources or
+	// Flow.Slot: a workload that cycles through a few sources or
 	// destinations finds its tables without hashing two map keys.
 	recent  [tableSlots]*dstTable
 	lastDst *dstTable // the tables of the last flow
@@ -490,11 +490,11 @@ func countEndpoints(script []workload.Arrival) (srcs, dsts int) {
 func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 	udp := f.Path == allocator.UDP
 	sk := srcKey{f.Src, udp}
-	if d := s.lastDst; d != nil && d.src.addr == f.Src && d.src.udp == udp && d.dst == f.Dst {
+	if d := s.lastDst; d.serves(&f, udp) {
 		return d.src, d
 	}
-	slot := tableSlot(f)
-	if d := s.recent[slot]; d != nil && d.src.addr == f.Src && d.src.udp == udp && d.dst == f.Dst {
+	slot := f.Slot(tableSlots)
+	if d := s.recent[slot]; d.serves(&f, udp) {
 		s.lastDst = d
 		return d.src, d
 	}
@@ -533,14 +533,6 @@ func (s *state) tables(f allocator.Flow) (*srcTable, *dstTable) {
 
 // tableSlots is the size of state.recent, a power of two.
 const tableSlots = 16
-
-// tableSlot is flow f's slot in state.recent: the low bits of its
-// source and destination addresses and of its destination port.
-func tableSlot(f allocator.Flow) int {
-	a, b := f.Src.As16(), f.Dst.Addr().As16()
-	p := f.Dst.Port()
-	return int((a[15] ^ b[15] ^ byte(p) ^ byte(p>>8)) & (tableSlots - 1))
-}
 
 // prefill holds a random Config.Prefill share of the usable ports by
 // calling hold on each, drawing from a stream of the workload seed that

@@ -60,6 +60,12 @@ type dstTable struct {
 	metrics results.DestState
 }
 
+// serves reports whether d (nil for none) is the table of flow f, whose
+// protocol udp gives.
+func (d *dstTable) serves(f *allocator.Flow, udp bool) bool {
+	return d != nil && d.src.addr == f.Src && d.src.udp == udp && d.dst == f.Dst
+}
+
 // Thresholds of the small forms of a dstTable.
 const (
 	smallPorts = 32   // ports blocked or in TIME_WAIT
