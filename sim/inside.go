@@ -104,9 +104,17 @@ func (in *inside) Free(p uint16, f allocator.Flow) bool {
 	if p < in.lo || p > in.hi {
 		return false
 	}
-	// f is the flow of the attempt being made, whose destination is
-	// in.cur's.
-	return in.held[in.cur.withPort(p)] == 0
+	k := in.cur
+	if f.Dst != in.dsts[k.dst()] {
+		// The allocator asks about another destination than the one of
+		// the attempt being made.
+		d, ok := in.dstIDs[f.Dst]
+		if !ok {
+			return true // no inside port towards it was ever held
+		}
+		k = makeInsideKey(k.host(), d, 0)
+	}
+	return in.held[k.withPort(p)] == 0
 }
 
 // pick chooses the inside port of flow f from a random inside host at

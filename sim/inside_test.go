@@ -366,3 +366,34 @@ func TestInsideHostTimeWaitChurn(t *testing.T) {
 		t.Errorf("%d failures in %d attempts, want none in 200", r.Failures, r.Attempts)
 	}
 }
+
+// TestInsideFreeOtherDestination checks the inside hosts' Checker when an
+// allocator asks about a flow to another destination than the attempt's:
+// it answers for that destination's held ports on the same host, and a
+// destination never met holds none.
+func TestInsideFreeOtherDestination(t *testing.T) {
+	in, err := newInside(Inside{Hosts: 1, Spec: poolSpec(100, 109)}, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := allocator.Flow{Path: allocator.Connect, Src: src1, Dst: dstA}
+	fb := allocator.Flow{Path: allocator.Connect, Src: src1, Dst: dstB}
+	if !in.pick(0, &fb) || fb.OrigPort != 100 { // port 100 held towards dstB
+		t.Fatalf("pick towards %v: port %d", dstB, fb.OrigPort)
+	}
+	if !in.pick(0, &fa) || fa.OrigPort != 101 { // the attempt in progress: dstA, port 101
+		t.Fatalf("pick towards %v: port %d", dstA, fa.OrigPort)
+	}
+	other := allocator.Flow{Path: allocator.Connect, Dst: netip.MustParseAddrPort("192.0.2.99:443")}
+	for _, c := range []struct {
+		p    uint16
+		f    allocator.Flow
+		want bool
+	}{
+		{100, fa, true}, {101, fa, false}, {100, fb, false}, {101, fb, true}, {100, other, true}, {101, other, true},
+	} {
+		if got := in.Free(c.p, c.f); got != c.want {
+			t.Errorf("Free(%d) towards %v during an attempt towards %v = %v, want %v", c.p, c.f.Dst, dstA, got, c.want)
+		}
+	}
+}
